@@ -1,13 +1,13 @@
 """Signal types and their hash values.
 
-A *signal type* names a hashing algorithm whose values can be stored in a list and matched: ``pdq`` (perceptual,
-256 bits, matched by Hamming distance), ``md5``/``sha1``/``sha256`` (exact, of the file bytes) and, later,
-``vpdq`` (a video's frame hashes). Values are carried around as canonical lower-case hex strings; parsing is strict
-so that a malformed hash from an import file, an API call or a protocol message is rejected with a clear reason
-instead of being stored and silently never matching.
+A *signal type* names a hashing algorithm whose values can be stored in a list and matched: ``pdq``
+(perceptual, 256 bits, matched by Hamming distance), ``md5``/``sha1``/``sha256`` (exact, of the file bytes)
+and, later, ``vpdq`` (a video's frame hashes). Values are carried around as canonical lower-case hex strings;
+parsing is strict so that a malformed hash from an import file, an API call or a protocol message is rejected
+with a clear reason instead of being stored and silently never matching.
 
-Modelled on python-threatexchange's pluggable ``SignalType`` (one class per type with ``validate_signal_str``),
-but kept to plain functions over a small registry.
+Modelled on python-threatexchange's pluggable ``SignalType`` (one class per type with
+``validate_signal_str``), but kept to plain functions over a small registry.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ __all__ = [
     "HASH_HEX_LENGTHS",
     "InvalidHashError",
     "SignalType",
+    "SignalValue",
     "UnknownSignalTypeError",
     "hamming_distance_hex",
     "normalize_hash",
-    "SignalValue",
     "parse_signal_type",
 ]
 
@@ -104,7 +104,9 @@ def normalize_hash(signal_type: str | SignalType, value: object) -> str:
         raise InvalidHashError("vpdq values are frame lists; use blindmatch.hashing.vpdq to parse them")
     expected = HASH_HEX_LENGTHS[st]
     if len(text) != expected:
-        raise InvalidHashError(f"{st.value} hash must be {expected} hex digits, got {len(text)}: {_clip(text)!r}")
+        raise InvalidHashError(
+            f"{st.value} hash must be {expected} hex digits, got {len(text)}: {_clip(text)!r}"
+        )
     bad = [c for c in text if c not in _HEX]
     if bad:
         raise InvalidHashError(f"{st.value} hash has non-hex character {bad[0]!r}: {_clip(text)!r}")
@@ -114,7 +116,9 @@ def normalize_hash(signal_type: str | SignalType, value: object) -> str:
 def hamming_distance_hex(a: str, b: str) -> int:
     """Hamming distance between two equal-length hex strings."""
     if len(a) != len(b):
-        raise InvalidHashError(f"cannot compare hashes of different lengths ({len(a)} and {len(b)} hex digits)")
+        raise InvalidHashError(
+            f"cannot compare hashes of different lengths ({len(a)} and {len(b)} hex digits)"
+        )
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
