@@ -17,8 +17,10 @@ Three ways to turn a decoded image into luminance (see :func:`pdq_from_image`):
   their grey value, colour images the float32 luma formula in the reference's operation order;
 * ``full``: the full-resolution pixels, with luminance computed as the ``pdqhash`` binding does (float64 luma
   rounded to float32), so the result equals ``pdqhash.compute`` — the path HMA takes;
-* ``fast``: like ``full`` but on an image the caller already decoded at reduced size (see
-  ``blindmatch.media``).
+* ``fast``: the ``exact`` pipeline applied to an image the caller decoded at reduced size (JPEG DCT scaling,
+  ``blindmatch.media.decode_image(min_side=...)``). The hashing is identical to ``exact``; only the decode
+  differs, so on small images fast equals exact, and on large JPEGs it deviates by about a bit (see the
+  hashing benchmark).
 """
 
 from __future__ import annotations
@@ -433,9 +435,9 @@ def _binding_luma(img: Image.Image) -> F32:
 
 def image_luma(img: Image.Image, mode: PdqMode = "exact") -> F32:
     """The luminance array ``mode`` hashes (see the module docstring)."""
-    if mode == "exact":
+    if mode in ("exact", "fast"):
         return _exact_luma(img)
-    if mode in ("full", "fast"):
+    if mode == "full":
         return _binding_luma(img)
     raise PdqInputError(f"unknown PDQ mode {mode!r} (expected 'exact', 'full' or 'fast')")
 
@@ -444,8 +446,9 @@ def pdq_from_image(img: Image.Image, mode: PdqMode = "exact") -> PdqResult:
     """PDQ of a decoded 'RGB' or 'L' Pillow image.
 
     ``exact`` reproduces the reference ``pdq-photo-hasher`` on the same pixels, ``full`` reproduces
-    ``pdqhash.compute`` on the full-resolution pixels, ``fast`` is ``full`` on whatever (reduced) size the
-    caller decoded. Colour-mode conversion and EXIF orientation are the decoder's job (``blindmatch.media``).
+    ``pdqhash.compute`` on the full-resolution pixels, ``fast`` is the ``exact`` pipeline on whatever
+    (reduced) size the caller decoded. Colour-mode conversion and EXIF orientation are the decoder's job
+    (``blindmatch.media``).
     """
     return pdq_from_luma(image_luma(img, mode))
 
