@@ -1,0 +1,191 @@
+"""The client side: make a voucher for one media item against a verified table.
+
+For each of the item's tokens ``x`` (fresh ``β, γ`` per token) the client sends ``Q = β·H(x) + γ·G`` and, for
+both cuckoo positions ``j``, wraps the item key under a pad derived from ``S_j = β·P_j + γ·L``. If ``P_j = α·H(x)``
+then ``S_j = α·Q``, which the server can compute; otherwise ``S_j`` is unpredictable to the server. The item key
+encrypts, once, the payload: a Shamir share of the account's inner key and the inner ciphertext (PDQ hash and
+metadata under the inner key). Entries are padded with random ones to a fixed count and shuffled.
+
+With probability ``synthetic_probability`` the client instead sends a *synthetic* voucher: entries chosen to
+open (``Q = γ·G`` so ``α·Q = γ·L``), a random share, random inner bytes. Below the threshold the server cannot tell
+it from a match, so the count of opened vouchers does not reveal the count of matches.
+"""
+
+from __future__ import annotations
+
+import secrets
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .errors import VoucherError
+from .group import Point, Scalar
+from .kdf import account_binding, inner_key, wrap_pad
+from .published import VerifiedTable
+from .scheme import TokenScheme, check_pdq_bytes
+from .shamir import PRIME, SharingPolynomial
+from .table import cuckoo_positions, token_point
+from .wire import INNER_NONCE, Entry, WireVoucher, payload_bytes
+
+__all__ = ["ClientAccount", "TokenBudgetError", "VoucherClient", "VoucherConfig"]
+
+_ZERO_NONCE = bytes(12)
+
+
+class TokenBudgetError(VoucherError):
+    """The token scheme produced more tokens for an image than the configured fixed voucher size."""
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherConfig:
+    """Protocol parameters the client and the server must agree on."""
+
+    token_count: int = 64
+    metadata_bytes: int = 64
+    threshold: int = 10
+    synthetic_probability: float = 0.02
+    #: how many entries a synthetic voucher opens, as (count, weight); should mimic real matches (see spec §6).
+    synthetic_open_counts: tuple[tuple[int, float], ...] = ((1, 1.0),)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.token_count <= 4096:
+            raise VoucherError("token_count must be between 1 and 4096")
+        if not 0 <= self.metadata_bytes <= 4096:
+            raise VoucherError("metadata_bytes must be between 0 and 4096")
+        if not 0.0 <= self.synthetic_probability < 1.0:
+            raise VoucherError("synthetic_probability must be in [0, 1)")
+        if not self.synthetic_open_counts or any(
+            not 1 <= c <= self.token_count or w < 0 for c, w in self.synthetic_open_counts
+        ):
+            raise VoucherError("synthetic_open_counts must be (count in 1..token_count, weight >= 0) pairs")
+
+    @property
+    def voucher_bytes(self) -> int:
+        return 27 + self.token_count * 112 + 2 + payload_bytes(self.metadata_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAccount:
+    """An account's long-lived client secret: the sharing polynomial (its constant term keys the inner layer)."""
+
+    account_id: str
+    polynomial: SharingPolynomial = field(repr=False)
+
+    @classmethod
+    def create(cls, account_id: str, threshold: int = 10) -> ClientAccount:
+        return cls(account_id, SharingPolynomial.generate(threshold))
+
+
+class VoucherClient:
+    def __init__(
+        self, table: VerifiedTable, scheme: TokenScheme, account: ClientAccount, config: VoucherConfig
+    ):
+        if scheme.name != table.manifest.scheme_name or scheme.params() != dict(table.manifest.scheme_params):
+            raise VoucherError(
+                f"token scheme {scheme.name} does not match the table's signed scheme {table.manifest.scheme_name}"
+            )
+        if account.polynomial.threshold != config.threshold:
+            raise VoucherError("account polynomial degree does not match the configured threshold")
+        self.table = table
+        self.scheme = scheme
+        self.account = account
+        self.config = config
+        self._inner = AESGCM(inner_key(account.polynomial.secret))
+        self._binding = account_binding(account.account_id)
+        self._rng = secrets.SystemRandom()
+
+    def make_voucher(
+        self,
+        pdq_hash: bytes,
+        margins: np.ndarray | None = None,
+        metadata: bytes = b"",
+        *,
+        synthetic: bool | None = None,
+    ) -> bytes:
+        """Encrypt one media item's voucher. ``synthetic=None`` flips the configured coin (tests may force it)."""
+        pdq = check_pdq_bytes(pdq_hash)
+        if len(metadata) > self.config.metadata_bytes:
+            raise VoucherError(
+                f"metadata is {len(metadata)} bytes, the fixed area holds {self.config.metadata_bytes}"
+            )
+        if synthetic is None:
+            synthetic = self._rng.random() < self.config.synthetic_probability
+        tokens: list[bytes] = []
+        if not synthetic:
+            marg = margins if margins is not None else np.zeros(256, dtype=np.float64)
+            tokens = list(dict.fromkeys(self.scheme.query_tokens(pdq, marg)))
+            if len(tokens) > self.config.token_count:
+                raise TokenBudgetError(
+                    f"{self.scheme.name} produced {len(tokens)} tokens, vouchers hold {self.config.token_count}"
+                )
+        voucher_id = secrets.token_bytes(16)
+        table_id = self.table.root[:8]
+        item_key = secrets.token_bytes(32)
+        entries = [self._random_entry() for _ in range(self.config.token_count)]
+        if synthetic:
+            n_open = self._rng.choices(
+                [c for c, _ in self.config.synthetic_open_counts],
+                [w for _, w in self.config.synthetic_open_counts],
+            )[0]
+            for idx in self._rng.sample(range(self.config.token_count), n_open):
+                entries[idx] = self._synthetic_entry(voucher_id, item_key)
+            x = secrets.randbelow(PRIME - 1) + 1
+            share = (x, secrets.randbelow(PRIME))
+            inner = secrets.token_bytes(payload_bytes(self.config.metadata_bytes) - 64 - 16)
+        else:
+            for idx, tok in zip(
+                self._rng.sample(range(self.config.token_count), len(tokens)), tokens, strict=True
+            ):
+                entries[idx] = self._token_entry(tok, voucher_id, item_key)
+            share = self.account.polynomial.share()
+            inner = self._inner_ciphertext(pdq, metadata, voucher_id)
+        header = WireVoucher(voucher_id, table_id, tuple(entries), b"").header()
+        plain = share[0].to_bytes(32, "little") + share[1].to_bytes(32, "little") + inner
+        payload = AESGCM(item_key).encrypt(_ZERO_NONCE, plain, header + self._binding)
+        return WireVoucher(voucher_id, table_id, tuple(entries), payload).encode()
+
+    def _inner_ciphertext(self, pdq: bytes, metadata: bytes, voucher_id: bytes) -> bytes:
+        body = pdq + struct.pack(">H", len(metadata)) + metadata.ljust(self.config.metadata_bytes, b"\x00")
+        nonce = secrets.token_bytes(INNER_NONCE)
+        return nonce + self._inner.encrypt(nonce, body, b"blindmatch/inner/v1" + voucher_id)
+
+    @staticmethod
+    def _random_entry() -> Entry:
+        return Entry(Point.random().raw, (secrets.token_bytes(40), secrets.token_bytes(40)))
+
+    @staticmethod
+    def _wrap(item_key: bytes, shared: Point, voucher_id: bytes, j: int) -> bytes:
+        pad, check = wrap_pad(shared.raw, voucher_id, j)
+        return bytes(a ^ b for a, b in zip(item_key, pad, strict=True)) + check
+
+    def _token_entry(self, token: bytes, voucher_id: bytes, item_key: bytes) -> Entry:
+        beta, gamma = Scalar.random(), Scalar.random()
+        q = token_point(token).mul(beta) + Point.base_mul(gamma)
+        gl = self.table.lpub.mul(gamma)
+        positions = cuckoo_positions(token, self.table.manifest.table_size, self.table.manifest.hash_seed)
+        wraps = []
+        for j, pos in enumerate(positions, start=1):
+            s_j = Point(self.table.slots[pos]).mul(beta) + gl
+            wraps.append(self._wrap(item_key, s_j, voucher_id, j))
+        return Entry(q.raw, (wraps[0], wraps[1]))
+
+    def _synthetic_entry(self, voucher_id: bytes, item_key: bytes) -> Entry:
+        gamma = Scalar.random()
+        q = Point.base_mul(gamma)
+        j = self._rng.choice((1, 2))
+        wrap = self._wrap(item_key, self.table.lpub.mul(gamma), voucher_id, j)
+        other = secrets.token_bytes(40)
+        return Entry(q.raw, (wrap, other) if j == 1 else (other, wrap))
+
+
+def token_count_histogram(counts: Sequence[int]) -> tuple[tuple[int, float], ...]:
+    """Turn measured 'entries opened per real match' counts into a ``synthetic_open_counts`` distribution."""
+    if not counts:
+        raise VoucherError("need at least one measured count")
+    hist: dict[int, int] = {}
+    for c in counts:
+        hist[c] = hist.get(c, 0) + 1
+    return tuple((c, n / len(counts)) for c, n in sorted(hist.items()))

@@ -1,0 +1,263 @@
+"""The server side: open outer layers, collect shares per account, recover past the threshold, verify.
+
+For each entry the server computes ``R = α·Q`` (one scalar multiplication) and checks both wraps' tags; an entry
+whose token is in the table opens the item key, which decrypts the payload: a Shamir share and the inner
+ciphertext. Opened shares accumulate in :class:`AccountState`. Once at least ``t`` are held, the server tries
+:func:`.shamir.recover_secret`; a candidate secret is confirmed only by actually decrypting an inner ciphertext.
+After recovery every opened inner layer is decrypted: synthetic vouchers fail to decrypt (counted), the PDQ of
+the rest is passed to the caller's ``verify`` callback (distance ≤ 31 to a list entry); token collisions that do
+not verify are discarded and counted. Only verified matches appear in the :class:`ThresholdEvent`.
+
+Every rejection raises a specific error *after* being counted in the account's counters, so abuse is visible.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .client import VoucherConfig
+from .errors import (
+    DuplicateShareError,
+    DuplicateVoucherError,
+    GroupError,
+    InvalidPointError,
+    PrivacyError,
+    VoucherError,
+    WrongTableError,
+)
+from .group import Point, Scalar
+from .kdf import account_binding, inner_key, wrap_pad
+from .shamir import PRIME, recover_secret
+from .wire import INNER_NONCE, WireVoucher
+
+__all__ = [
+    "AccountState",
+    "AccountStateStore",
+    "InMemoryStateStore",
+    "OpenedShare",
+    "ReceiveOutcome",
+    "ThresholdEvent",
+    "VerifiedMatch",
+    "VoucherServer",
+]
+
+_ZERO_NONCE = bytes(12)
+VerifyFn = Callable[[str], object]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedShare:
+    voucher_id: bytes
+    x: int
+    y: int
+    inner: bytes
+    entries_opened: int
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedMatch:
+    voucher_id: bytes
+    pdq_hex: str
+    metadata: bytes
+    match: object
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdEvent:
+    """Produced when an account's key is recovered, and for each verified match after that."""
+
+    account_id: str
+    matches: tuple[VerifiedMatch, ...]
+    collisions: int
+    synthetic: int
+    opened_total: int
+    method: str
+
+
+@dataclass
+class AccountState:
+    """Everything the server keeps per account (plain data; the service persists it)."""
+
+    account_id: str
+    seen_voucher_ids: set[bytes] = field(default_factory=set)
+    opened: list[OpenedShare] = field(default_factory=list)
+    secret: int | None = field(default=None, repr=False)
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def bump(self, name: str, by: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + by
+
+
+class AccountStateStore(Protocol):
+    def load(self, account_id: str) -> AccountState | None: ...
+
+    def save(self, state: AccountState) -> None: ...
+
+
+class InMemoryStateStore:
+    def __init__(self) -> None:
+        self._states: dict[str, AccountState] = {}
+
+    def load(self, account_id: str) -> AccountState | None:
+        return self._states.get(account_id)
+
+    def save(self, state: AccountState) -> None:
+        self._states[state.account_id] = state
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveOutcome:
+    opened: bool
+    event: ThresholdEvent | None
+
+
+def _verify_flag(result: object) -> bool:
+    return result is not None and result is not False
+
+
+class VoucherServer:
+    def __init__(
+        self,
+        alpha: Scalar,
+        table_ids: set[bytes],
+        config: VoucherConfig,
+        verify: VerifyFn,
+        store: AccountStateStore | None = None,
+        *,
+        search_budget: int = 2000,
+    ) -> None:
+        self.alpha = alpha
+        self.table_ids = set(table_ids)
+        self.config = config
+        self.verify = verify
+        self.store: AccountStateStore = store if store is not None else InMemoryStateStore()
+        self.search_budget = search_budget
+
+    def state(self, account_id: str) -> AccountState:
+        return self.store.load(account_id) or AccountState(account_id)
+
+    def receive(self, account_id: str, data: bytes) -> ReceiveOutcome:
+        """Process one voucher; raise a :class:`PrivacyError` subclass (counted) if it is rejected."""
+        state = self.state(account_id)
+        state.bump("received")
+        try:
+            outcome = self._receive(state, data)
+        except PrivacyError as exc:
+            state.bump("rejected_" + type(exc).__name__)
+            self.store.save(state)
+            raise
+        self.store.save(state)
+        return outcome
+
+    def _receive(self, state: AccountState, data: bytes) -> ReceiveOutcome:
+        v = WireVoucher.decode(
+            data, token_count=self.config.token_count, metadata_bytes=self.config.metadata_bytes
+        )
+        if v.table_id not in self.table_ids:
+            raise WrongTableError(f"voucher made against unknown table {v.table_id.hex()}")
+        if v.voucher_id in state.seen_voucher_ids:
+            raise DuplicateVoucherError(f"voucher {v.voucher_id.hex()} already received for this account")
+        opened = self._open(v, state.account_id)
+        state.seen_voucher_ids.add(v.voucher_id)
+        if opened is None:
+            return ReceiveOutcome(False, None)
+        if any(o.x == opened.x for o in state.opened):
+            state.seen_voucher_ids.discard(v.voucher_id)
+            raise DuplicateShareError("share x-coordinate already seen for this account")
+        state.opened.append(opened)
+        state.bump("opened")
+        if state.secret is None:
+            return ReceiveOutcome(True, self._try_recover(state))
+        match = self._classify(state, [opened])
+        return ReceiveOutcome(True, match)
+
+    def _open(self, v: WireVoucher, account_id: str) -> OpenedShare | None:
+        item_key: bytes | None = None
+        opened_entries = 0
+        for e in v.entries:
+            try:
+                r = Point.decode(e.q).mul(self.alpha).raw
+            except (InvalidPointError, GroupError) as exc:
+                raise VoucherError(f"voucher entry has an invalid point: {exc}") from None
+            for j, wrap in enumerate(e.wraps, start=1):
+                pad, check = wrap_pad(r, v.voucher_id, j)
+                if wrap[32:] == check:
+                    key = bytes(a ^ b for a, b in zip(wrap[:32], pad, strict=True))
+                    if item_key is not None and key != item_key:
+                        raise VoucherError("entries of one voucher open to different item keys")
+                    item_key = key
+                    opened_entries += 1
+        if item_key is None:
+            return None
+        try:
+            plain = AESGCM(item_key).decrypt(_ZERO_NONCE, v.payload, v.header() + account_binding(account_id))
+        except InvalidTag:
+            raise VoucherError("an entry opened but the payload does not authenticate") from None
+        x, y = int.from_bytes(plain[:32], "little"), int.from_bytes(plain[32:64], "little")
+        if not 0 < x < PRIME or not 0 <= y < PRIME:
+            raise VoucherError("share coordinates out of the field")
+        return OpenedShare(v.voucher_id, x, y, plain[64:], opened_entries)
+
+    @staticmethod
+    def _decrypt_inner(key: AESGCM, share: OpenedShare) -> bytes | None:
+        try:
+            return key.decrypt(
+                share.inner[:INNER_NONCE],
+                share.inner[INNER_NONCE:],
+                b"blindmatch/inner/v1" + share.voucher_id,
+            )
+        except InvalidTag:
+            return None
+
+    def _try_recover(self, state: AccountState) -> ThresholdEvent | None:
+        t = self.config.threshold
+        if len(state.opened) < t:
+            return None
+        state.bump("recovery_attempts")
+
+        def check(candidate: int) -> bool:
+            key = AESGCM(inner_key(candidate))
+            return any(self._decrypt_inner(key, s) is not None for s in state.opened)
+
+        result = recover_secret(
+            [(s.x, s.y) for s in state.opened], t, check, search_budget=self.search_budget
+        )
+        if result is None:
+            state.bump("recovery_failures")
+            return None
+        state.secret = result.secret
+        event = self._classify(state, state.opened, method=result.method)
+        return event
+
+    def _classify(
+        self, state: AccountState, shares: list[OpenedShare], method: str = "recovered"
+    ) -> ThresholdEvent:
+        assert state.secret is not None
+        key = AESGCM(inner_key(state.secret))
+        matches: list[VerifiedMatch] = []
+        collisions = synthetic = 0
+        for s in shares:
+            body = self._decrypt_inner(key, s)
+            if body is None:
+                synthetic += 1
+                continue
+            pdq_hex = body[:32].hex()
+            (mlen,) = struct.unpack_from(">H", body, 32)
+            metadata = body[34 : 34 + mlen]
+            result = self.verify(pdq_hex)
+            if _verify_flag(result):
+                matches.append(VerifiedMatch(s.voucher_id, pdq_hex, metadata, result))
+            else:
+                collisions += 1
+        state.bump("synthetic", synthetic)
+        state.bump("collisions", collisions)
+        state.bump("verified", len(matches))
+        return ThresholdEvent(
+            state.account_id, tuple(matches), collisions, synthetic, len(state.opened), method
+        )
