@@ -1,0 +1,435 @@
+"""Exact PDQ Hamming-radius index: multi-index hashing over direct-addressed CSR tables.
+
+Why this design (Norouzi, Punjani & Fleet, "Fast search in Hamming space with multi-index hashing"): the 256 bits
+are cut into ``m`` chunks. By the pigeonhole principle an entry within distance ``t`` of a query agrees with it,
+in at least one chunk, up to a small radius (see :func:`radii_for_threshold`). So for each chunk we enumerate the
+few keys within that radius of the query's chunk, read the matching entries from a table, and verify each
+candidate's full distance. Nothing within ``t`` can be missed, so the result equals a brute-force scan.
+
+Layout (``N`` entries, chosen to stay close to the raw 32 bytes per hash):
+
+* ``cols``: the permuted hashes, shape ``(4, N)`` uint64 — one contiguous row per 64-bit word, so candidate
+  verification gathers one word at a time and drops a candidate as soon as its partial distance exceeds ``t``;
+* ``ids`` (int64), ``alive`` (bool tombstones) and ``id_order`` (uint32 positions sorted by id, for removals);
+* per chunk a CSR table: ``table`` (uint32 positions grouped by chunk value, 4 bytes/entry) and ``offsets``
+  (``2**width + 1`` uint32), so a probe is two array reads.
+
+A candidate reachable through several chunks is reported once: it is accepted only from the first chunk whose
+probe radius covers it, which needs no sort or hash set. Adds go to a small delta buffer (scanned brute force) and
+are merged into the tables with an O(N) ``np.insert`` once the buffer fills; removals set tombstones, and the
+arrays are compacted when more than a quarter of the entries are dead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from blindmatch.index.bits import (
+    HASH_BITS,
+    ChunkPlan,
+    as_hash_array,
+    chunk_keys,
+    chunk_word_masks,
+    default_permutation,
+    flip_masks,
+    permute_to_cols,
+    radii_for_threshold,
+    validate_threshold,
+)
+from blindmatch.index.errors import (
+    CapacityError,
+    DuplicateIdError,
+    InvalidIdError,
+    MalformedHashError,
+    SnapshotCorruptError,
+    UnknownIdError,
+)
+from blindmatch.index.snapshot import read_snapshot, write_snapshot
+
+__all__ = ["DEFAULT_THRESHOLD", "PDQIndex", "SearchResult", "as_id_array"]
+
+DEFAULT_THRESHOLD = 31
+_KIND = "blindmatch.pdq-mih"
+_VERSION = 1
+_MAX_ENTRIES = (1 << 32) - 2
+_EMPTY_IDS = np.empty(0, dtype=np.int64)
+_EMPTY_D = np.empty(0, dtype=np.int16)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """Matches of one query: entry ids and their Hamming distances, sorted by (distance, id)."""
+
+    ids: np.ndarray
+    distances: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+
+def as_id_array(ids: object) -> np.ndarray:
+    """Coerce entry ids to a 1-d int64 array or raise :class:`InvalidIdError` (floats, bools, overflow...)."""
+    if isinstance(ids, (str, bytes, bytearray)):
+        raise InvalidIdError(f"ids must be a sequence of integers, got {type(ids).__name__}")
+    try:
+        arr = np.asarray(ids)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidIdError(f"ids must be int64 values: {exc}") from exc
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise InvalidIdError(f"ids must be 1-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iu":
+        if arr.dtype == object and all(isinstance(v, int) and not isinstance(v, bool) for v in arr):
+            try:
+                return np.array([int(v) for v in arr], dtype=np.int64)
+            except OverflowError as exc:
+                raise InvalidIdError(f"ids must fit in int64: {exc}") from exc
+        raise InvalidIdError(f"ids must be integers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise InvalidIdError("ids must fit in int64")
+    return arr.astype(np.int64, copy=False)
+
+
+class PDQIndex:
+    """All entries within Hamming distance ``t`` of a query, exactly, for millions of 256-bit PDQ hashes.
+
+    ``chunks`` (default 13, i.e. 20/19-bit chunks) trades probes against candidates; ``delta_max`` is how many
+    pending adds are scanned brute force before they are merged into the tables.
+    """
+
+    def __init__(self, chunks: int = 13, delta_max: int = 4096) -> None:
+        self._plan = ChunkPlan.even(chunks)
+        self._perm = default_permutation()
+        self._delta_max = int(delta_max)
+        self._masks = [chunk_word_masks(s, w) for s, w in zip(self._plan.starts, self._plan.widths, strict=True)]
+        self._reset_main()
+        self._d_cols = np.empty((4, 0), dtype=np.uint64)
+        self._d_ids = np.empty(0, dtype=np.int64)
+
+    def _reset_main(self) -> None:
+        self._cols = np.empty((4, 0), dtype=np.uint64)
+        self._ids = np.empty(0, dtype=np.int64)
+        self._alive = np.empty(0, dtype=np.bool_)
+        self._n_dead = 0
+        self._id_order = np.empty(0, dtype=np.uint32)
+        self._tables = [np.empty(0, dtype=np.uint32) for _ in self._plan.widths]
+        self._offsets = [np.zeros((1 << w) + 1, dtype=np.uint32) for w in self._plan.widths]
+
+    # ------------------------------------------------------------------ introspection
+    def __len__(self) -> int:
+        return int(self._ids.shape[0]) - self._n_dead + int(self._d_ids.shape[0])
+
+    @property
+    def chunk_widths(self) -> tuple[int, ...]:
+        return self._plan.widths
+
+    @property
+    def pending(self) -> int:
+        """Entries still in the brute-force delta buffer."""
+        return int(self._d_ids.shape[0])
+
+    def nbytes(self) -> int:
+        """Bytes held by the index's arrays (its resident state, excluding Python object overhead)."""
+        arrays = [self._cols, self._ids, self._alive, self._id_order, self._d_cols, self._d_ids, self._perm]
+        return sum(a.nbytes for a in arrays + self._tables + self._offsets)
+
+    def ids(self) -> np.ndarray:
+        """All live entry ids (sorted)."""
+        main = self._ids[self._alive]
+        return np.sort(np.concatenate([main, self._d_ids]))
+
+    def __contains__(self, entry_id: object) -> bool:
+        arr = as_id_array(entry_id)
+        return bool(arr.size == 1 and (self._main_positions(arr)[0] >= 0 or np.isin(arr, self._d_ids)[0]))
+
+    # ------------------------------------------------------------------ mutation
+    def add(self, ids: object, hashes: object) -> None:
+        """Add entries; they are searchable as soon as this returns. Ids must be new and unique."""
+        id_arr = as_id_array(ids)
+        h = as_hash_array(hashes)
+        if h.shape[0] != id_arr.shape[0]:
+            raise InvalidIdError(f"got {id_arr.shape[0]} ids for {h.shape[0]} hashes")
+        if id_arr.size == 0:
+            return
+        uniq, counts = np.unique(id_arr, return_counts=True)
+        if counts.max() > 1:
+            raise DuplicateIdError(f"id {int(uniq[counts.argmax()])} appears {int(counts.max())} times in one add")
+        present = np.isin(id_arr, self._d_ids) | (self._main_positions(id_arr) >= 0)
+        if present.any():
+            raise DuplicateIdError(f"id {int(id_arr[present.argmax()])} is already in the index; remove it first")
+        if len(self) + self._n_dead + id_arr.size > _MAX_ENTRIES:
+            raise CapacityError(f"index cannot hold more than {_MAX_ENTRIES} entries")
+        self._d_cols = np.concatenate([self._d_cols, permute_to_cols(h, self._perm)], axis=1)
+        self._d_ids = np.concatenate([self._d_ids, id_arr])
+        if self._d_ids.shape[0] >= self._delta_max:
+            self.flush()
+
+    def remove(self, ids: object, missing_ok: bool = False) -> int:
+        """Remove entries by id; return how many were removed. Unknown ids raise unless ``missing_ok``."""
+        id_arr = np.unique(as_id_array(ids))
+        if id_arr.size == 0:
+            return 0
+        in_delta = np.isin(self._d_ids, id_arr)
+        pos = self._main_positions(id_arr)
+        found = (pos >= 0) | np.isin(id_arr, self._d_ids[in_delta])
+        if not missing_ok and not found.all():
+            missing = id_arr[~found]
+            raise UnknownIdError(f"{missing.size} id(s) not in the index, e.g. {int(missing[0])}")
+        if in_delta.any():
+            keep = ~in_delta
+            self._d_cols, self._d_ids = self._d_cols[:, keep], self._d_ids[keep]
+        hit = pos[pos >= 0]
+        self._alive[hit] = False
+        self._n_dead += int(hit.size)
+        if self._n_dead > max(1024, self._ids.shape[0] // 4):
+            self._compact()
+        return int(found.sum())
+
+    def flush(self) -> None:
+        """Merge the delta buffer into the tables now (O(N) copy per table, no re-sort of existing entries)."""
+        if self._d_ids.size == 0:
+            return
+        if self._n_dead > self._ids.shape[0] // 4:
+            self._compact()
+        n = self._ids.shape[0]
+        dw, di = self._d_cols, self._d_ids
+        new_pos = np.arange(n, n + di.shape[0], dtype=np.uint32)
+        for c, (start, width) in enumerate(zip(self._plan.starts, self._plan.widths, strict=True)):
+            keys = chunk_keys(dw, start, width)
+            order = np.argsort(keys, kind="stable")
+            counts = np.bincount(keys, minlength=1 << width)
+            off = self._offsets[c]
+            if n == 0:
+                self._tables[c] = new_pos[order]
+            else:
+                self._tables[c] = np.insert(self._tables[c], off[keys[order] + 1].astype(np.int64), new_pos[order])
+            grow = np.zeros((1 << width) + 1, dtype=np.uint32)
+            np.cumsum(counts, out=grow[1:])
+            self._offsets[c] = off + grow
+        if n == 0:
+            self._id_order = np.argsort(di, kind="stable").astype(np.uint32)
+        else:
+            dorder = np.argsort(di, kind="stable")
+            at = np.searchsorted(self._ids, di[dorder], side="right", sorter=self._id_order)
+            self._id_order = np.insert(self._id_order, at, new_pos[dorder])
+        self._cols = np.concatenate([self._cols, dw], axis=1)
+        self._ids = np.concatenate([self._ids, di])
+        self._alive = np.concatenate([self._alive, np.ones(di.shape[0], dtype=np.bool_)])
+        self._d_cols = np.empty((4, 0), dtype=np.uint64)
+        self._d_ids = np.empty(0, dtype=np.int64)
+
+    def _compact(self) -> None:
+        """Drop tombstoned entries and rebuild the tables from the survivors (and the delta)."""
+        keep = self._alive
+        words = np.concatenate([self._cols[:, keep], self._d_cols], axis=1)
+        ids = np.concatenate([self._ids[keep], self._d_ids])
+        self._reset_main()
+        self._d_cols, self._d_ids = words, ids
+        self.flush()
+
+    def _main_positions(self, id_arr: np.ndarray) -> np.ndarray:
+        """Position of each id's live main entry, or -1."""
+        out = np.full(id_arr.shape[0], -1, dtype=np.int64)
+        if self._ids.size == 0 or id_arr.size == 0:
+            return out
+        lo = np.searchsorted(self._ids, id_arr, side="left", sorter=self._id_order)
+        hi = np.searchsorted(self._ids, id_arr, side="right", sorter=self._id_order)
+        for k in np.flatnonzero(hi > lo):  # usually one position; more only after remove + re-add of an id
+            for p in self._id_order[lo[k] : hi[k]]:
+                if self._alive[p]:
+                    out[k] = int(p)
+        return out
+
+    # ------------------------------------------------------------------ search
+    def search(self, query: object, t: int = DEFAULT_THRESHOLD) -> SearchResult:
+        """Entries within distance ``t`` of one 32-byte hash (``bytes`` or ``(32,)`` uint8)."""
+        q = [query] if isinstance(query, (bytes, bytearray)) else query
+        qa = as_hash_array(q, "query")
+        if qa.shape[0] != 1:
+            raise MalformedHashError(f"search takes one hash, got {qa.shape[0]}; use search_batch")
+        return self.search_batch(qa, t)[0]
+
+    def search_batch(self, queries: object, t: int = DEFAULT_THRESHOLD, batch: int = 256) -> list[SearchResult]:
+        """Entries within distance ``t`` of each query row of a ``(q, 32)`` uint8 array (order preserved)."""
+        t = validate_threshold(t)
+        qa = as_hash_array(queries, "queries")
+        nq = qa.shape[0]
+        if nq == 0:
+            return []
+        qc = permute_to_cols(qa, self._perm)
+        parts_q: list[np.ndarray] = []
+        parts_id: list[np.ndarray] = []
+        parts_d: list[np.ndarray] = []
+        for lo in range(0, nq, batch):
+            sub = np.ascontiguousarray(qc[:, lo : lo + batch])
+            qi, pos, dist = self._search_main(sub, t)
+            parts_q.append(qi + lo)
+            parts_id.append(self._ids[pos])
+            parts_d.append(dist)
+            qi, didx, dist = self._scan_delta(sub, t)
+            parts_q.append(qi + lo)
+            parts_id.append(self._d_ids[didx])
+            parts_d.append(dist)
+        return _group(nq, np.concatenate(parts_q), np.concatenate(parts_id), np.concatenate(parts_d))
+
+    def _estimated_candidates(self, radii: Sequence[int]) -> float:
+        n = self._ids.shape[0]
+        return sum(
+            flip_masks(w, r).shape[0] * n / (1 << w) for w, r in zip(self._plan.widths, radii, strict=True) if r >= 0
+        )
+
+    def _search_main(self, qc: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = self._ids.shape[0]
+        if n == 0:
+            return _EMPTY_IDS, _EMPTY_IDS, _EMPTY_D
+        radii = radii_for_threshold(t, self._plan.m)
+        if self._estimated_candidates(radii) * 16 > n:  # probing would touch most entries: a scan is cheaper
+            return self._scan_main(qc, t)
+        out_q: list[np.ndarray] = []
+        out_p: list[np.ndarray] = []
+        out_d: list[np.ndarray] = []
+        for c, (start, width) in enumerate(zip(self._plan.starts, self._plan.widths, strict=True)):
+            r = radii[c]
+            if r < 0:
+                continue
+            masks = flip_masks(width, r)
+            keys = chunk_keys(qc, start, width)[:, None] ^ masks[None, :]
+            off = self._offsets[c]
+            starts = off[keys].ravel()
+            counts = off[keys + 1].ravel() - starts
+            nz = np.flatnonzero(counts)
+            if nz.size == 0:
+                continue
+            cnt = counts[nz].astype(np.int64)
+            ends = np.cumsum(cnt)
+            total = int(ends[-1])
+            idx = np.arange(total, dtype=np.int64) + np.repeat(starts[nz].astype(np.int64) - (ends - cnt), cnt)
+            pos = self._tables[c][idx]
+            qi = np.repeat(nz // masks.shape[0], cnt)
+            qi, pos, dist = self._verify(qc, t, qi, pos)
+            if qi.size == 0:
+                continue
+            keep = self._alive[pos]
+            if c > 0:
+                x = self._cols[:, pos] ^ qc[:, qi]
+                for j in range(c):
+                    if radii[j] >= 0:
+                        dj = np.bitwise_count(x & self._masks[j][:, None]).sum(axis=0)
+                        keep &= dj > radii[j]
+            out_q.append(qi[keep])
+            out_p.append(pos[keep])
+            out_d.append(dist[keep])
+        if not out_q:
+            return _EMPTY_IDS, _EMPTY_IDS, _EMPTY_D
+        return np.concatenate(out_q), np.concatenate(out_p), np.concatenate(out_d)
+
+    def _verify(
+        self, qc: np.ndarray, t: int, qi: np.ndarray, pos: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Keep candidates within ``t``, one 64-bit word at a time (most are rejected after one or two words)."""
+        dist = np.zeros(pos.shape[0], dtype=np.int16)
+        for w in range(4):
+            dist += np.bitwise_count(self._cols[w][pos] ^ qc[w][qi])
+            keep = np.flatnonzero(dist <= t)
+            if keep.size < pos.shape[0]:
+                qi, pos, dist = qi[keep], pos[keep], dist[keep]
+            if pos.size == 0:
+                break
+        return qi, pos, dist
+
+    def _scan_main(self, qc: np.ndarray, t: int, block: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Brute-force scan of the main arrays (used when ``t`` is so large that probing would be slower)."""
+        out_q: list[np.ndarray] = []
+        out_p: list[np.ndarray] = []
+        out_d: list[np.ndarray] = []
+        n = self._ids.shape[0]
+        for q in range(qc.shape[1]):
+            for lo in range(0, n, block):
+                hi = min(n, lo + block)
+                dist = np.zeros(hi - lo, dtype=np.int16)
+                for w in range(4):
+                    dist += np.bitwise_count(self._cols[w, lo:hi] ^ qc[w, q])
+                hit = np.flatnonzero((dist <= t) & self._alive[lo:hi])
+                out_q.append(np.full(hit.size, q, dtype=np.int64))
+                out_p.append(hit + lo)
+                out_d.append(dist[hit])
+        return np.concatenate(out_q), np.concatenate(out_p), np.concatenate(out_d)
+
+    def _scan_delta(self, qc: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._d_ids.size == 0:
+            return _EMPTY_IDS, _EMPTY_IDS, _EMPTY_D
+        dist = np.zeros((qc.shape[1], self._d_ids.shape[0]), dtype=np.int16)
+        for w in range(4):
+            dist += np.bitwise_count(qc[w][:, None] ^ self._d_cols[w][None, :])
+        qi, di = np.nonzero(dist <= t)
+        return qi.astype(np.int64), di.astype(np.int64), dist[qi, di]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: Path | str) -> int:
+        """Write a checksummed snapshot atomically (temp file + rename); return its size in bytes.
+
+        Pending adds are merged first so the snapshot holds only tables, never a delta buffer.
+        """
+        self.flush()
+        arrays: dict[str, np.ndarray] = {
+            "perm": self._perm,
+            "cols": self._cols,
+            "ids": self._ids,
+            "alive": self._alive,
+            "id_order": self._id_order,
+        }
+        for c in range(self._plan.m):
+            arrays[f"table{c}"] = self._tables[c]
+            arrays[f"offsets{c}"] = self._offsets[c]
+        meta = {"widths": list(self._plan.widths), "n_dead": self._n_dead, "delta_max": self._delta_max}
+        return write_snapshot(Path(path), _KIND, _VERSION, meta, arrays)
+
+    @classmethod
+    def load(cls, path: Path | str, verify: bool = True) -> PDQIndex:
+        """Load a snapshot written by :meth:`save`; structural damage raises :class:`SnapshotCorruptError`."""
+        meta, arrays = read_snapshot(Path(path), _KIND, _VERSION, verify=verify)
+        try:
+            widths = [int(w) for w in meta["widths"]]
+            index = cls(chunks=len(widths), delta_max=int(meta["delta_max"]))
+            if tuple(widths) != index._plan.widths:
+                raise ValueError(f"chunk widths {widths} are not an even split")
+            perm = arrays["perm"]
+            if perm.shape != (HASH_BITS,) or not np.array_equal(np.sort(perm), np.arange(HASH_BITS)):
+                raise ValueError("bit permutation is invalid")
+            cols, ids, alive, id_order = arrays["cols"], arrays["ids"], arrays["alive"], arrays["id_order"]
+            n = ids.shape[0]
+            if cols.shape != (4, n) or alive.shape != (n,) or id_order.shape != (n,):
+                raise ValueError("array lengths disagree")
+            if cols.dtype != np.uint64 or ids.dtype != np.int64 or id_order.dtype != np.uint32:
+                raise ValueError("array dtypes are wrong")
+            tables = [arrays[f"table{c}"] for c in range(len(widths))]
+            offsets = [arrays[f"offsets{c}"] for c in range(len(widths))]
+            for w, tab, off in zip(widths, tables, offsets, strict=True):
+                if tab.shape != (n,) or off.shape != ((1 << w) + 1,) or tab.dtype != np.uint32:
+                    raise ValueError("table shapes are wrong")
+                if int(off[0]) != 0 or int(off[-1]) != n or (n and int(tab.max()) >= n):
+                    raise ValueError("table offsets or positions are out of range")
+            n_dead = int(meta["n_dead"])
+            if n_dead != int(n - alive.sum()):
+                raise ValueError("tombstone count disagrees with the alive bitmap")
+        except (KeyError, ValueError, TypeError) as exc:
+            raise SnapshotCorruptError(f"{path}: inconsistent PDQ index snapshot ({exc})") from exc
+        index._perm = perm.astype(np.uint16)
+        index._cols, index._ids, index._alive, index._id_order = cols, ids, alive.astype(np.bool_), id_order
+        index._tables, index._offsets, index._n_dead = tables, offsets, n_dead
+        return index
+
+
+def _group(nq: int, qi: np.ndarray, ids: np.ndarray, dist: np.ndarray) -> list[SearchResult]:
+    """Split flat (query, id, distance) triples into per-query results sorted by (distance, id)."""
+    order = np.lexsort((ids, dist, qi))
+    qi, ids, dist = qi[order], ids[order], dist[order].astype(np.int16)
+    bounds = np.searchsorted(qi, np.arange(nq + 1))
+    return [SearchResult(ids[bounds[k] : bounds[k + 1]], dist[bounds[k] : bounds[k + 1]]) for k in range(nq)]
