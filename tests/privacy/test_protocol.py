@@ -1,0 +1,191 @@
+"""End-to-end: client vouchers against a verified table, server aggregation, threshold, verification, hostility."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blindmatch.privacy.client import ClientAccount, TokenBudgetError, VoucherClient, VoucherConfig
+from blindmatch.privacy.errors import (
+    DecodeError,
+    DuplicateVoucherError,
+    VoucherError,
+    WrongTableError,
+)
+from blindmatch.privacy.scheme import ExactTokenScheme
+from blindmatch.privacy.server import VoucherServer
+from blindmatch.privacy.wire import ENTRY_BYTES
+
+from .helpers import World, make_world
+
+T = 3
+CFG = VoucherConfig(token_count=4, threshold=T, synthetic_probability=0.0, metadata_bytes=16)
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return make_world(40)
+
+
+def _pair(world: World, account: str = "alice", cfg: VoucherConfig = CFG, **kw: object):
+    listed = set(world.listed)
+    client = VoucherClient(world.table, ExactTokenScheme(), ClientAccount.create(account, cfg.threshold), cfg)
+    server = VoucherServer(
+        world.custodian.alpha,
+        {world.table.root[:8]},
+        cfg,
+        verify=lambda h: {"pdq": h} if bytes.fromhex(h) in listed else None,
+        **kw,  # type: ignore[arg-type]
+    )
+    return client, server
+
+
+def test_non_matching_media_never_opens(world: World) -> None:
+    client, server = _pair(world)
+    for _ in range(12):
+        out = server.receive("alice", client.make_voucher(os.urandom(32)))
+        assert not out.opened and out.event is None
+    assert server.state("alice").counters.get("opened", 0) == 0
+
+
+def test_below_threshold_nothing_decrypts_and_at_threshold_verified_matches_are_reported(world: World) -> None:
+    client, server = _pair(world)
+    for i in range(T - 1):
+        out = server.receive("alice", client.make_voucher(world.listed[i], metadata=b"m%d" % i))
+        assert out.opened and out.event is None
+    state = server.state("alice")
+    assert state.secret is None and len(state.opened) == T - 1
+    out = server.receive("alice", client.make_voucher(world.listed[T - 1], metadata=b"last"))
+    assert out.event is not None
+    assert sorted(m.pdq_hex for m in out.event.matches) == sorted(h.hex() for h in world.listed[:T])
+    assert {m.metadata for m in out.event.matches} == {b"m0", b"m1", b"last"}
+    # after recovery, each further match is reported as it arrives
+    later = server.receive("alice", client.make_voucher(world.listed[T]))
+    assert later.event is not None and [m.pdq_hex for m in later.event.matches] == [world.listed[T].hex()]
+
+
+def test_token_collisions_are_discarded_and_counted(world: World) -> None:
+    client, server = _pair(world)
+    server.verify = lambda h: False  # the full PDQ never verifies: every opened item is a token collision
+    for i in range(T):
+        out = server.receive("alice", client.make_voucher(world.listed[i]))
+    assert out.event is not None and out.event.matches == () and out.event.collisions == T
+    assert server.state("alice").counters["collisions"] == T
+
+
+def test_synthetic_vouchers_open_but_never_verify(world: World) -> None:
+    client, server = _pair(world, search_budget=3000)
+    for _ in range(2):
+        assert server.receive("alice", client.make_voucher(os.urandom(32), synthetic=True)).opened
+    events = [server.receive("alice", client.make_voucher(world.listed[i])).event for i in range(T)]
+    event = next(e for e in events if e is not None)
+    assert len(event.matches) == T and event.synthetic == 2
+
+
+def test_only_synthetic_vouchers_never_reach_the_threshold(world: World) -> None:
+    client, server = _pair(world, search_budget=200)
+    for _ in range(T + 3):
+        out = server.receive("alice", client.make_voucher(os.urandom(32), synthetic=True))
+        assert out.opened and out.event is None
+    c = server.state("alice").counters
+    assert c["opened"] == T + 3 and c["recovery_failures"] == c["recovery_attempts"] == 4
+
+
+@settings(max_examples=10, deadline=None)
+@given(real=st.integers(min_value=T, max_value=T + 4), synthetic=st.integers(min_value=0, max_value=2))
+def test_recovery_with_synthetic_shares_within_the_proven_bound(world: World, real: int, synthetic: int) -> None:
+    """Berlekamp–Welch alone (no search budget) must recover whenever real >= t + synthetic."""
+    client, server = _pair(world, search_budget=0)
+    vouchers = [client.make_voucher(os.urandom(32), synthetic=True) for _ in range(synthetic)]
+    vouchers += [client.make_voucher(world.listed[i]) for i in range(real)]
+    events = [server.receive("alice", v).event for v in vouchers]
+    recovered = server.state("alice").secret is not None
+    if real >= T + synthetic:
+        assert recovered
+        assert sum(len(e.matches) for e in events if e is not None) == real
+    assert not any(e is not None and e.synthetic > synthetic for e in events)
+
+
+def test_identical_images_give_unlinkable_vouchers(world: World) -> None:
+    client, _ = _pair(world)
+    a = client.make_voucher(world.listed[0])
+    b = client.make_voucher(world.listed[0])
+    assert len(a) == len(b)
+    chunks = lambda v: {v[i : i + 16] for i in range(27, len(v) - 16, 16)}  # noqa: E731
+    assert not chunks(a) & chunks(b)  # no shared 16-byte aligned chunk in the entries or payload
+
+
+def test_all_vouchers_have_the_same_size(world: World) -> None:
+    client, _ = _pair(world)
+    sizes = {
+        len(client.make_voucher(world.listed[0])),
+        len(client.make_voucher(os.urandom(32))),
+        len(client.make_voucher(os.urandom(32), synthetic=True, metadata=b"x" * 16)),
+    }
+    assert sizes == {CFG.voucher_bytes}
+
+
+def test_replay_duplicate_and_cross_account_replay(world: World) -> None:
+    client, server = _pair(world)
+    v = client.make_voucher(world.listed[0])
+    assert server.receive("alice", v).opened
+    with pytest.raises(DuplicateVoucherError):
+        server.receive("alice", v)
+    # replayed under another account the payload does not authenticate: rejected, never counted as a share
+    with pytest.raises(VoucherError, match="authenticate"):
+        server.receive("mallory", v)
+    assert server.state("alice").counters["rejected_DuplicateVoucherError"] == 1
+    assert server.state("mallory").counters["rejected_VoucherError"] == 1
+
+
+def test_hostile_wire_input_is_rejected_with_specific_errors(world: World) -> None:
+    client, server = _pair(world)
+    v = bytearray(client.make_voucher(world.listed[0]))
+    with pytest.raises(DecodeError):
+        server.receive("eve", bytes(v[:-1]))
+    with pytest.raises(DecodeError):
+        server.receive("eve", b"\x09" + bytes(v[1:]))
+    bad_point = bytearray(v)
+    bad_point[27 : 27 + 32] = b"\xff" * 32
+    with pytest.raises(VoucherError, match="invalid point"):
+        server.receive("eve", bytes(bad_point))
+    identity = bytearray(v)
+    identity[27 + ENTRY_BYTES : 27 + ENTRY_BYTES + 32] = bytes(32)
+    with pytest.raises(VoucherError, match="invalid point"):
+        server.receive("eve", bytes(identity))
+    wrong_table = bytearray(v)
+    wrong_table[17:25] = b"\x00" * 8
+    with pytest.raises(WrongTableError):
+        server.receive("eve", bytes(wrong_table))
+    tampered = bytearray(v)
+    tampered[-1] ^= 1
+    with pytest.raises(VoucherError, match="authenticate"):
+        server.receive("eve", bytes(tampered))
+    with pytest.raises(VoucherError, match="entries"):
+        other_cfg = VoucherConfig(token_count=5, threshold=T, synthetic_probability=0.0, metadata_bytes=16)
+        c2, _ = _pair(world, cfg=other_cfg)
+        server.receive("eve", c2.make_voucher(world.listed[0]))
+    assert sum(v for k, v in server.state("eve").counters.items() if k.startswith("rejected_")) == 7
+
+
+def test_client_refuses_misconfiguration(world: World) -> None:
+    with pytest.raises(VoucherError):
+        VoucherConfig(token_count=0)
+    with pytest.raises(VoucherError):
+        VoucherConfig(synthetic_probability=1.5)
+    client, _ = _pair(world)
+    with pytest.raises(VoucherError, match="metadata"):
+        client.make_voucher(world.listed[0], metadata=b"x" * 17)
+    with pytest.raises(ValueError):
+        client.make_voucher(b"short")
+
+    class Greedy(ExactTokenScheme):
+        def query_tokens(self, pdq_hash, margins):  # type: ignore[no-untyped-def]
+            return [os.urandom(16) for _ in range(9)]
+
+    greedy = VoucherClient(world.table, Greedy(), ClientAccount.create("a", T), CFG)
+    with pytest.raises(TokenBudgetError):
+        greedy.make_voucher(world.listed[0])
