@@ -1,0 +1,112 @@
+"""What every importer shares: the record types it yields, the error policy and the report of bad rows.
+
+Importers are generators: they read a text stream line by line (never the whole file) and yield
+:class:`ListEntry` (add or replace) or :class:`Deletion` (tombstone) records. A malformed row either aborts the
+import with :class:`ImportFormatError` naming its line (``OnError.ABORT``, the default) or is recorded in the
+:class:`ImportReport` and skipped (``OnError.SKIP``). Nothing is dropped without a trace: every skipped row is in
+``report.errors``; every row that is valid but carries nothing blindmatch can match (e.g. a PhotoDNA-only NCMEC
+entry) is in ``report.ignored``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import IO, Protocol
+
+from blindmatch.lists.errors import ImportFormatError
+from blindmatch.lists.model import ListEntry
+
+__all__ = [
+    "Deletion",
+    "ImportRecord",
+    "ImportReport",
+    "OnError",
+    "RecordReader",
+    "RecordWriter",
+    "RowError",
+]
+
+
+class OnError(StrEnum):
+    """What an importer does with a malformed row."""
+
+    ABORT = "abort"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """The source withdrew ``entry_id``: the store tombstones it (no-op if absent)."""
+
+    entry_id: str
+
+
+ImportRecord = ListEntry | Deletion
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One rejected row: where, why, and (clipped) what it contained."""
+
+    line: int | None
+    reason: str
+    raw: str = ""
+
+
+@dataclass
+class ImportReport:
+    """Counts and per-row problems of one import. Filled in while the reader is consumed."""
+
+    rows: int = 0
+    entries: int = 0
+    deletions: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    ignored: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class RecordReader(Protocol):
+    def __call__(
+        self,
+        stream: Iterable[str],
+        *,
+        on_error: OnError = ...,
+        report: ImportReport | None = ...,
+        source: str | None = ...,
+    ) -> Iterator[ImportRecord]: ...
+
+
+class RecordWriter(Protocol):
+    def __call__(self, entries: Iterable[ListEntry], stream: IO[str]) -> int: ...
+
+
+def clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def row_failed(
+    report: ImportReport,
+    on_error: OnError,
+    *,
+    line: int | None,
+    reason: str,
+    raw: str,
+    source: str | None,
+) -> None:
+    """Apply the error policy to one bad row: raise (abort) or record it (skip)."""
+    if on_error is OnError.ABORT:
+        raise ImportFormatError(reason, line=line, source=source)
+    report.errors.append(RowError(line, reason, clip(raw)))
+
+
+def count(report: ImportReport, record: ImportRecord) -> ImportRecord:
+    if isinstance(record, Deletion):
+        report.deletions += 1
+    else:
+        report.entries += 1
+    return record
