@@ -1,17 +1,62 @@
-"""The ``blindmatch`` command line: thin; it parses arguments and calls the packages."""
+"""The ``blindmatch`` command line: thin; it parses arguments and calls the packages.
+
+Exit codes: 0 success (for ``scan``: nothing matched), 1 matches found (``scan``/``match``), 2 errors.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="blindmatch: hashing, lists, matching.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for the HTTP service.")
+lists_app = typer.Typer(no_args_is_help=True, help="Hash lists: create, import, export, list, remove.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (each measures its comparator in the same run).")
 app.add_typer(keys_app, name="keys")
+app.add_typer(lists_app, name="lists")
+app.add_typer(bench_app, name="bench")
+
+EXIT_MATCH = 1
+EXIT_ERROR = 2
 
 
+def _emit(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, separators=(",", ":"), default=str) + "\n")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def _store() -> Any:
+    from blindmatch.service.config import Settings
+    from blindmatch.service.storage.database import Database
+    from blindmatch.service.storage.list_store import ListStore
+
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    return ListStore(db)
+
+
+def _matcher() -> Any:
+    from blindmatch.service.config import Settings
+    from blindmatch.service.matching import Matcher
+
+    settings = Settings.from_env()
+    matcher = Matcher(_store(), settings.index_dir)
+    matcher.refresh()
+    matcher.save()
+    return matcher
+
+
+# ----------------------------------------------------------------------------- service
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
@@ -22,9 +67,16 @@ def serve(
     import uvicorn
 
     from blindmatch.service.app import create_app
+    from blindmatch.service.auth import ApiKeyRing, create_api_key
     from blindmatch.service.config import Settings
 
     settings = Settings.from_env(demo=demo)
+    if demo and not ApiKeyRing.load(settings.api_key_file, settings.api_keys).digests:
+        key = create_api_key(settings.api_key_file, "demo")
+        key_path = settings.data_dir / "demo-api-key"
+        key_path.write_text(key + "\n", encoding="utf-8")
+        key_path.chmod(0o600)
+        typer.echo(f"demo API key (also in {key_path}): {key}", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
@@ -34,8 +86,222 @@ def keys_create(label: Annotated[str, typer.Argument(help="A name for the key, e
     from blindmatch.service.auth import create_api_key
     from blindmatch.service.config import Settings
 
-    settings = Settings.from_env()
-    typer.echo(create_api_key(settings.api_key_file, label))
+    try:
+        typer.echo(create_api_key(Settings.from_env().api_key_file, label))
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+# ----------------------------------------------------------------------------- hashing
+@app.command("hash")
+def hash_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Image files.")],
+    fast: Annotated[bool, typer.Option(help="Reduced-size decode of large JPEGs (faster, ~1 bit off).")] = False,
+    dihedral: Annotated[bool, typer.Option(help="Also print the 8 dihedral PDQ hashes.")] = False,
+) -> None:
+    """Print one JSON object per file: path, pdq, quality, md5, sha1, sha256 (or path, error)."""
+    from blindmatch.hashing.files import hash_file
+    from blindmatch.media import MediaError
+
+    failed = False
+    for path in paths:
+        try:
+            h = hash_file(path, fast=fast, dihedral=dihedral)
+        except MediaError as exc:
+            failed = True
+            _emit({"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        out: dict[str, Any] = {
+            "path": str(path),
+            "pdq": h.pdq,
+            "quality": h.quality,
+            "md5": h.md5,
+            "sha1": h.sha1,
+            "sha256": h.sha256,
+        }
+        if h.dihedral is not None:
+            out["dihedral"] = list(h.dihedral)
+        _emit(out)
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
+
+
+# ----------------------------------------------------------------------------- lists
+@lists_app.command("create")
+def lists_create(
+    name: str,
+    description: Annotated[str, typer.Option(help="What the list is.")] = "",
+    threshold: Annotated[int, typer.Option(help="PDQ match threshold (Hamming distance).")] = 31,
+    disabled: Annotated[bool, typer.Option(help="Create it disabled.")] = False,
+) -> None:
+    """Create an empty list."""
+    from blindmatch.lists.errors import ListError
+    from blindmatch.service.storage.errors import StorageError
+
+    try:
+        hl = _store().create_list(name, description=description, pdq_threshold=threshold, enabled=not disabled)
+    except (ListError, StorageError) as exc:
+        _fail(str(exc))
+    _emit({"created": hl.name, "version": hl.version, "pdq_threshold": hl.pdq_threshold, "enabled": hl.enabled})
+
+
+@lists_app.command("ls")
+def lists_ls() -> None:
+    """One JSON line per list: name, enabled, version, threshold, live entries."""
+    store = _store()
+    for hl in store.lists():
+        _emit(
+            {
+                "name": hl.name,
+                "enabled": hl.enabled,
+                "version": hl.version,
+                "pdq_threshold": hl.pdq_threshold,
+                "entries": store.count_entries(hl.name),
+                "description": hl.description,
+            }
+        )
+
+
+@lists_app.command("import")
+def lists_import(
+    name: str,
+    file: Path,
+    format: Annotated[str, typer.Option("--format", "-f", help="csv, jsonl, threatexchange or ncmec.")] = "csv",
+    skip_bad_rows: Annotated[bool, typer.Option(help="Import good rows and report bad ones (default: abort).")] = False,
+    create: Annotated[bool, typer.Option(help="Create the list if it does not exist.")] = False,
+) -> None:
+    """Import a list file: all rows or none, unless --skip-bad-rows."""
+    from blindmatch.lists.errors import ListError
+    from blindmatch.service.storage.errors import ListNotFoundError, StorageError
+
+    store = _store()
+    try:
+        try:
+            store.get_list(name)
+        except ListNotFoundError:
+            if not create:
+                raise
+            store.create_list(name)
+        outcome = store.import_file(name, file, format, on_error="skip" if skip_bad_rows else "abort")
+    except (ListError, StorageError, OSError, UnicodeDecodeError) as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    r, rep = outcome.result, outcome.report
+    _emit(
+        {
+            "list": name,
+            "version": r.version,
+            "added": r.added,
+            "updated": r.updated,
+            "unchanged": r.unchanged,
+            "removed": r.removed,
+            "rows": rep.rows,
+            "bad_rows": [{"line": e.line, "reason": e.reason} for e in rep.errors],
+        }
+    )
+
+
+@lists_app.command("export")
+def lists_export(
+    name: str,
+    format: Annotated[str, typer.Option("--format", "-f", help="csv, jsonl, threatexchange or ncmec.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Output file (default: stdout).")] = None,
+) -> None:
+    """Export a list's live entries."""
+    from blindmatch.lists.errors import ListError
+    from blindmatch.service.storage.errors import StorageError
+
+    store = _store()
+    try:
+        if out is None:
+            store.export_stream(name, sys.stdout, format)
+        else:
+            n = store.export_file(name, out, format)
+            typer.echo(f"{n} entries written to {out}", err=True)
+    except (ListError, StorageError, OSError) as exc:
+        _fail(str(exc))
+
+
+@lists_app.command("rm")
+def lists_rm(name: str) -> None:
+    """Delete a list and its entries."""
+    from blindmatch.service.storage.errors import StorageError
+
+    try:
+        _store().delete_list(name)
+    except StorageError as exc:
+        _fail(str(exc))
+    _emit({"deleted": name})
+
+
+@lists_app.command("enable")
+def lists_enable(name: str) -> None:
+    """Enable matching against a list."""
+    _store().set_enabled(name, True)
+
+
+@lists_app.command("disable")
+def lists_disable(name: str) -> None:
+    """Disable matching against a list (kept, not searched)."""
+    _store().set_enabled(name, False)
+
+
+# ----------------------------------------------------------------------------- matching
+@app.command()
+def match(
+    signal_type: Annotated[str, typer.Argument(help="pdq, md5, sha1 or sha256.")],
+    value: Annotated[str, typer.Argument(help="The hash, in hex.")],
+    list_: Annotated[list[str] | None, typer.Option("--list", help="Only these lists (default: all enabled).")] = None,
+    threshold: Annotated[int | None, typer.Option(help="Override the lists' PDQ thresholds.")] = None,
+) -> None:
+    """Look one hash up; prints the matches as JSON; exit 1 if anything matched."""
+    from blindmatch.hashing.signals import InvalidHashError, UnknownSignalTypeError
+    from blindmatch.service.matching import UnknownListError
+
+    try:
+        res = _matcher().lookup(signal_type, value, lists=list_, threshold=threshold)
+    except (InvalidHashError, UnknownSignalTypeError, UnknownListError) as exc:
+        _fail(str(exc))
+    _emit(res.as_dict())
+    if res.matches:
+        raise typer.Exit(EXIT_MATCH)
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
+    list_: Annotated[list[str] | None, typer.Option("--list", help="Only these lists (default: all enabled).")] = None,
+    fast: Annotated[bool, typer.Option(help="Reduced-size decode of large JPEGs.")] = False,
+    dihedral: Annotated[bool, typer.Option(help="Also match rotated/flipped copies.")] = False,
+    progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
+) -> None:
+    """Hash every file and match it; one JSON line per file. Exit 0 none matched, 1 matches, 2 errors."""
+    from rich.progress import Progress
+
+    from blindmatch.service.matching import UnknownListError
+    from blindmatch.service.scan import iter_files, scan_file
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        _fail(f"no such file or folder: {', '.join(missing)}")
+    matcher = _matcher()
+    files = list(iter_files(paths))
+    matched = errors = 0
+    with Progress(transient=True, disable=not progress or not sys.stderr.isatty()) as bar:
+        task = bar.add_task("scanning", total=len(files))
+        for path in files:
+            try:
+                res = scan_file(path, matcher, lists=list_, fast=fast, dihedral=dihedral)
+            except UnknownListError as exc:
+                _fail(str(exc))
+            _emit(res.record)
+            matched += res.matched
+            errors += res.error
+            bar.advance(task)
+    typer.echo(f"{len(files)} files, {matched} matched, {errors} errors", err=True)
+    if errors:
+        raise typer.Exit(EXIT_ERROR)
+    if matched:
+        raise typer.Exit(EXIT_MATCH)
 
 
 def main() -> None:
@@ -47,4 +313,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -1,0 +1,116 @@
+"""The blindmatch HTTP service: hashing, matching and list management, plus HMA-compatible routes.
+
+``create_app`` wires the storage, the matcher and the API-key ring into a FastAPI app; the routes live in
+:mod:`blindmatch.service.routes_api` (blindmatch's own ``/v1`` API) and :mod:`blindmatch.service.routes_hma`
+(the subset of Hasher-Matcher-Actioner's API that lets HMA users switch without rewriting their clients).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from blindmatch import __version__
+from blindmatch.hashing.signals import InvalidHashError, UnknownSignalTypeError
+from blindmatch.index.errors import MatchIndexError
+from blindmatch.lists.errors import ListError
+from blindmatch.media import MediaError
+from blindmatch.service.auth import ApiKeyRing
+from blindmatch.service.config import Settings
+from blindmatch.service.deps import AppState
+from blindmatch.service.matching import Matcher, UnknownListError
+from blindmatch.service.routes_api import router as api_router
+from blindmatch.service.routes_hma import router as hma_router
+from blindmatch.service.storage.database import Database
+from blindmatch.service.storage.errors import ListExistsError, ListNotFoundError, StorageError
+from blindmatch.service.storage.list_store import ListStore
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings) -> tuple[Database, ListStore, Matcher]:
+    """Open (and migrate) the database and build the matcher from the last index snapshots."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    store = ListStore(db)
+    matcher = Matcher(store, settings.index_dir, refresh_seconds=settings.index_refresh_seconds)
+    return db, store, matcher
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    db, store, matcher = build_services(settings)
+    if settings.demo:
+        from blindmatch.service.demo import ensure_demo
+
+        ensure_demo(store)
+    matcher.refresh()
+    matcher.save()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        matcher.save()
+        db.dispose()
+
+    app = FastAPI(
+        title="blindmatch",
+        version=__version__,
+        summary="Hash, match and manage lists of known abuse imagery (benign stand-ins in the demo).",
+        lifespan=lifespan,
+    )
+    keys = ApiKeyRing.load(settings.api_key_file, settings.api_keys)
+    app.state.blindmatch = AppState(
+        settings=settings, keys=keys, services={"db": db, "store": store, "matcher": matcher}
+    )
+    app.include_router(api_router)
+    app.include_router(hma_router)
+
+    def _error(status: int, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=status)
+
+    @app.exception_handler(MediaError)
+    async def _media(_: Request, exc: MediaError) -> JSONResponse:
+        return _error(422, exc)
+
+    @app.exception_handler(InvalidHashError)
+    async def _bad_hash(_: Request, exc: InvalidHashError) -> JSONResponse:
+        return _error(400, exc)
+
+    @app.exception_handler(UnknownSignalTypeError)
+    async def _bad_type(_: Request, exc: UnknownSignalTypeError) -> JSONResponse:
+        return _error(400, exc)
+
+    @app.exception_handler(ListError)
+    async def _list_error(_: Request, exc: ListError) -> JSONResponse:
+        return _error(400, exc)
+
+    @app.exception_handler(MatchIndexError)
+    async def _index_error(_: Request, exc: MatchIndexError) -> JSONResponse:
+        return _error(400, exc)
+
+    @app.exception_handler(ListNotFoundError)
+    async def _no_list(_: Request, exc: ListNotFoundError) -> JSONResponse:
+        return _error(404, exc)
+
+    @app.exception_handler(UnknownListError)
+    async def _no_list2(_: Request, exc: UnknownListError) -> JSONResponse:
+        return _error(404, exc)
+
+    @app.exception_handler(ListExistsError)
+    async def _exists(_: Request, exc: ListExistsError) -> JSONResponse:
+        return _error(409, exc)
+
+    @app.exception_handler(StorageError)
+    async def _storage(_: Request, exc: StorageError) -> JSONResponse:
+        log.exception("storage error")
+        return _error(500, exc)
+
+    return app
