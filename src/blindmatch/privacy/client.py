@@ -13,6 +13,7 @@ it from a match, so the count of opened vouchers does not reveal the count of ma
 
 from __future__ import annotations
 
+import json
 import secrets
 import struct
 from collections.abc import Sequence
@@ -79,11 +80,17 @@ class ClientAccount:
         return cls(account_id, SharingPolynomial.generate(threshold))
 
 
+def _canon(params: object) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
 class VoucherClient:
     def __init__(
         self, table: VerifiedTable, scheme: TokenScheme, account: ClientAccount, config: VoucherConfig
     ):
-        if scheme.name != table.manifest.scheme_name or scheme.params() != dict(table.manifest.scheme_params):
+        if scheme.name != table.manifest.scheme_name or _canon(scheme.params()) != _canon(
+            table.manifest.scheme_params
+        ):
             raise VoucherError(
                 f"token scheme {scheme.name} does not match the table's signed scheme {table.manifest.scheme_name}"
             )

@@ -1,0 +1,117 @@
+"""Protocol benchmark: table build and size, client CPU and voucher size per image, server throughput.
+
+Uses random 32-byte values as stand-in PDQ hashes (the cost of the protocol does not depend on their content)
+and reports raw ``rbcl`` operation costs, which bound what any token budget can achieve: the client pays about two
+scalar multiplications plus two more per cuckoo position for each token, the server one per token *entry*
+(padding entries included — the server cannot tell them apart).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .client import ClientAccount, VoucherClient, VoucherConfig
+from .group import Point, Scalar
+from .manifest import TrustPolicy
+from .published import encode_table, make_manifest, verify_table
+from .scheme import TokenScheme
+from .server import VoucherServer
+from .table import CustodianTable
+
+__all__ = ["measure_group_ops", "run_protocol_bench"]
+
+
+def _per_op_us(fn: Callable[[], object], n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def measure_group_ops(n: int = 2000) -> dict[str, float]:
+    """Microseconds per rbcl operation on this machine (one core)."""
+    s, p = Scalar.random(), Point.random()
+    wide = os.urandom(64)
+    return {
+        "scalar_mult_us": _per_op_us(lambda: p.mul(s), n),
+        "base_mult_us": _per_op_us(lambda: Point.base_mul(s), n),
+        "hash_to_point_us": _per_op_us(lambda: Point.from_uniform_bytes(wide), n),
+        "point_add_us": _per_op_us(lambda: p + p, n),
+        "point_decode_us": _per_op_us(lambda: Point.decode(p.raw), n),
+    }
+
+
+def run_protocol_bench(
+    list_size: int,
+    scheme: TokenScheme,
+    *,
+    images: int = 20,
+    token_count: int | None = None,
+    threshold: int = 10,
+    synthetic_probability: float = 0.0,
+    seed: int = 0,
+) -> dict[str, object]:
+    """Measure one full protocol run; ``token_count`` defaults to the most tokens the scheme gave any image."""
+    rng = np.random.default_rng(seed)
+    listed = [rng.bytes(32) for _ in range(list_size)]
+    t0 = time.perf_counter()
+    tokens = [t for h in listed for t in scheme.list_tokens(h)]
+    t_tokens = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    custodian = CustodianTable.build(tokens)
+    t_build = time.perf_counter() - t0
+    key = Ed25519PrivateKey.generate()
+    t0 = time.perf_counter()
+    signed = make_manifest(custodian, list_id="bench", list_version=1, scheme=scheme, signers=[key])
+    t_manifest = time.perf_counter() - t0
+    blob = encode_table(signed, custodian.slots)
+    t0 = time.perf_counter()
+    table = verify_table(blob, TrustPolicy.of([key.public_key()]))
+    t_verify = time.perf_counter() - t0
+
+    queries = [listed[i % list_size] if i % 2 == 0 else rng.bytes(32) for i in range(images)]
+    margins = [rng.random(256) for _ in queries]
+    counts = [len(set(scheme.query_tokens(q, m))) for q, m in zip(queries, margins, strict=True)]
+    tc = token_count or max(counts)
+    cfg = VoucherConfig(token_count=tc, threshold=threshold, synthetic_probability=synthetic_probability)
+    client = VoucherClient(table, scheme, ClientAccount.create("bench", threshold), cfg)
+    per_image = []
+    vouchers = []
+    for q, m in zip(queries, margins, strict=True):
+        t0 = time.perf_counter()
+        vouchers.append(client.make_voucher(q, m))
+        per_image.append(time.perf_counter() - t0)
+    server = VoucherServer(custodian.alpha, {table.root[:8]}, cfg, verify=lambda h: True, search_budget=0)
+    t0 = time.perf_counter()
+    opened = sum(server.receive("bench", v).opened for v in vouchers)
+    t_server = time.perf_counter() - t0
+    return {
+        "list_size": list_size,
+        "scheme": scheme.name,
+        "list_tokens": len(set(tokens)),
+        "table_slots": custodian.size,
+        "table_bytes": len(blob),
+        "table_bytes_per_entry": len(blob) / list_size,
+        "list_token_seconds": t_tokens,
+        "table_build_seconds": t_build,
+        "manifest_and_audit_proof_seconds": t_manifest,
+        "client_verify_table_seconds": t_verify,
+        "query_tokens_median": statistics.median(counts),
+        "query_tokens_max": max(counts),
+        "voucher_token_count": tc,
+        "voucher_bytes": len(vouchers[0]),
+        "voucher_bytes_per_token": len(vouchers[0]) / tc,
+        "client_ms_per_image_median": statistics.median(per_image) * 1e3,
+        "client_ms_per_image_max": max(per_image) * 1e3,
+        "server_vouchers_per_second": len(vouchers) / t_server,
+        "server_ms_per_voucher": t_server / len(vouchers) * 1e3,
+        "opened": opened,
+        "images": images,
+        "group_ops_us": measure_group_ops(500),
+    }
