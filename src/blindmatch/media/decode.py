@@ -102,7 +102,9 @@ def _orientation(img: Image.Image) -> int:
     """EXIF orientation 1..8, or 1 when absent or unreadable (corrupt EXIF must not make the image
     unusable)."""
     try:
-        value = img.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about corrupt EXIF; we just treat it as absent
+            value = img.getexif().get(_EXIF_ORIENTATION_TAG, 1)
     except Exception:
         return 1
     return value if isinstance(value, int) and value in _ORIENTATION_TRANSPOSE else 1
