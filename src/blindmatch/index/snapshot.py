@@ -51,7 +51,7 @@ def write_snapshot(path: Path, kind: str, version: int, meta: Mapping[str, Any],
         offset += a.nbytes + _pad(a.nbytes)
     digest = hashlib.sha256()
     for a in prepared:
-        digest.update(memoryview(a).cast("B"))
+        digest.update(memoryview(a.reshape(-1).view(np.uint8)))
         digest.update(b"\0" * _pad(a.nbytes))
     header = {"kind": kind, "version": version, "meta": dict(meta), "arrays": entries, "sha256": digest.hexdigest()}
     head = json.dumps(header, sort_keys=True).encode()
@@ -63,7 +63,7 @@ def write_snapshot(path: Path, kind: str, version: int, meta: Mapping[str, Any],
         with os.fdopen(fd, "wb") as fh:
             fh.write(prefix)
             for a in prepared:
-                fh.write(memoryview(a).cast("B"))
+                fh.write(memoryview(a.reshape(-1).view(np.uint8)))
                 fh.write(b"\0" * _pad(a.nbytes))
             fh.flush()
             os.fsync(fh.fileno())
