@@ -144,9 +144,7 @@ def test_real_images_full_resolution(shared_data: Path) -> None:
         assert (ours.hash, ours.quality) == (_bits_hex(vector), quality), path.name
     rgb = np.asarray(decode_image(paths[0]).image.convert("RGB"))
     vectors, _ = pdqhash.compute_dihedral(rgb)
-    assert [r.hash for r in pdq_dihedral_from_luma(luma_from_rgb_binding(rgb))] == [
-        _bits_hex(v) for v in vectors
-    ]
+    assert [r.hash for r in pdq_dihedral_from_luma(luma_from_rgb_binding(rgb))] == [_bits_hex(v) for v in vectors]
 
 
 def test_exact_mode_of_small_image_equals_binding_on_grey(shared_data: Path) -> None:

@@ -102,6 +102,4 @@ def hash_file(
 ) -> FileHashes:
     """Hash an image file (read once, within ``limits``)."""
     data = read_media_bytes(path, limits)
-    return hash_bytes(
-        data, fast=fast, dihedral=dihedral, limits=limits, apply_exif=apply_exif, path=str(Path(path))
-    )
+    return hash_bytes(data, fast=fast, dihedral=dihedral, limits=limits, apply_exif=apply_exif, path=str(Path(path)))

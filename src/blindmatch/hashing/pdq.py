@@ -79,6 +79,8 @@ _LUMA_R = np.float32(0.299)
 _LUMA_G = np.float32(0.587)
 _LUMA_B = np.float32(0.114)
 _EMPTY_HASH = "0" * 64
+#: Largest accepted |luminance|: keeps every float32 running sum and DCT accumulation finite.
+_MAX_LUMA = 1e30
 
 
 class PdqError(ValueError):
@@ -316,6 +318,9 @@ def _check_luma(luma: npt.NDArray[np.generic]) -> F32:
         luma = luma.astype(np.float32)
     if not np.all(np.isfinite(luma)):
         raise PdqInputError("luminance contains NaN or infinite values")
+    peak = float(np.abs(luma).max())
+    if peak > _MAX_LUMA:
+        raise PdqInputError(f"luminance values too large (|v| up to {peak:.3g}); float32 sums would overflow")
     return np.ascontiguousarray(luma)
 
 
@@ -406,9 +411,7 @@ def _exact_luma(img: Image.Image) -> F32:
     """Luminance exactly as the reference tool builds it from decoded pixels (resize first, then luma)."""
     grey = img.mode == "L"
     if not grey and img.mode != "RGB":
-        raise PdqInputError(
-            f"exact mode needs an 'L' or 'RGB' image (decode with blindmatch.media), got {img.mode!r}"
-        )
+        raise PdqInputError(f"exact mode needs an 'L' or 'RGB' image (decode with blindmatch.media), got {img.mode!r}")
     pixels = np.asarray(img)
     height, width = pixels.shape[:2]
     if height == 0 or width == 0:

@@ -104,9 +104,7 @@ def normalize_hash(signal_type: str | SignalType, value: object) -> str:
         raise InvalidHashError("vpdq values are frame lists; use blindmatch.hashing.vpdq to parse them")
     expected = HASH_HEX_LENGTHS[st]
     if len(text) != expected:
-        raise InvalidHashError(
-            f"{st.value} hash must be {expected} hex digits, got {len(text)}: {_clip(text)!r}"
-        )
+        raise InvalidHashError(f"{st.value} hash must be {expected} hex digits, got {len(text)}: {_clip(text)!r}")
     bad = [c for c in text if c not in _HEX]
     if bad:
         raise InvalidHashError(f"{st.value} hash has non-hex character {bad[0]!r}: {_clip(text)!r}")
@@ -116,9 +114,7 @@ def normalize_hash(signal_type: str | SignalType, value: object) -> str:
 def hamming_distance_hex(a: str, b: str) -> int:
     """Hamming distance between two equal-length hex strings."""
     if len(a) != len(b):
-        raise InvalidHashError(
-            f"cannot compare hashes of different lengths ({len(a)} and {len(b)} hex digits)"
-        )
+        raise InvalidHashError(f"cannot compare hashes of different lengths ({len(a)} and {len(b)} hex digits)")
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
