@@ -189,3 +189,18 @@ def test_client_refuses_misconfiguration(world: World) -> None:
     greedy = VoucherClient(world.table, Greedy(), ClientAccount.create("a", T), CFG)
     with pytest.raises(TokenBudgetError):
         greedy.make_voucher(world.listed[0])
+
+
+def test_synthetic_cap_is_respected(world: World) -> None:
+    cfg = VoucherConfig(token_count=4, threshold=T, synthetic_probability=0.9, max_synthetic=2, metadata_bytes=16)
+    client, server = _pair(world, cfg=cfg, search_budget=0)
+    opened = sum(server.receive("alice", client.make_voucher(os.urandom(32))).opened for _ in range(30))
+    assert opened == 2 and client.synthetic_sent == 2
+
+
+def test_synthetic_and_real_matches_open_the_same_number_of_entries(world: World) -> None:
+    """With the exact scheme a real match opens one entry; so does a synthetic voucher (default distribution)."""
+    client, server = _pair(world)
+    server.receive("alice", client.make_voucher(world.listed[0]))
+    server.receive("alice", client.make_voucher(os.urandom(32), synthetic=True))
+    assert [s.entries_opened for s in server.state("alice").opened] == [1, 1]

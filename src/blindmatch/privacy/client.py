@@ -48,6 +48,9 @@ class VoucherConfig:
     metadata_bytes: int = 64
     threshold: int = 10
     synthetic_probability: float = 0.02
+    #: at most this many synthetic vouchers per sharing polynomial: the server's guaranteed decoding bound is then
+    #: ``real >= threshold + max_synthetic`` (spec §6). ``None`` = uncapped (no guarantee).
+    max_synthetic: int | None = 8
     #: how many entries a synthetic voucher opens, as (count, weight); should mimic real matches (see spec §6).
     synthetic_open_counts: tuple[tuple[int, float], ...] = ((1, 1.0),)
 
@@ -58,6 +61,8 @@ class VoucherConfig:
             raise VoucherError("metadata_bytes must be between 0 and 4096")
         if not 0.0 <= self.synthetic_probability < 1.0:
             raise VoucherError("synthetic_probability must be in [0, 1)")
+        if self.max_synthetic is not None and self.max_synthetic < 0:
+            raise VoucherError("max_synthetic must be >= 0 or None")
         if not self.synthetic_open_counts or any(
             not 1 <= c <= self.token_count or w < 0 for c, w in self.synthetic_open_counts
         ):
@@ -86,8 +91,14 @@ def _canon(params: object) -> str:
 
 class VoucherClient:
     def __init__(
-        self, table: VerifiedTable, scheme: TokenScheme, account: ClientAccount, config: VoucherConfig
-    ):
+        self,
+        table: VerifiedTable,
+        scheme: TokenScheme,
+        account: ClientAccount,
+        config: VoucherConfig,
+        *,
+        synthetic_sent: int = 0,
+    ) -> None:
         if scheme.name != table.manifest.scheme_name or _canon(scheme.params()) != _canon(
             table.manifest.scheme_params
         ):
@@ -103,6 +114,8 @@ class VoucherClient:
         self._inner = AESGCM(inner_key(account.polynomial.secret))
         self._binding = account_binding(account.account_id)
         self._rng = secrets.SystemRandom()
+        #: synthetic vouchers sent under this account's polynomial; the messenger persists it with the account.
+        self.synthetic_sent = synthetic_sent
 
     def make_voucher(
         self,
@@ -119,7 +132,11 @@ class VoucherClient:
                 f"metadata is {len(metadata)} bytes, the fixed area holds {self.config.metadata_bytes}"
             )
         if synthetic is None:
-            synthetic = self._rng.random() < self.config.synthetic_probability
+            cap = self.config.max_synthetic
+            allowed = cap is None or self.synthetic_sent < cap
+            synthetic = allowed and self._rng.random() < self.config.synthetic_probability
+        if synthetic:
+            self.synthetic_sent += 1
         tokens: list[bytes] = []
         if not synthetic:
             marg = margins if margins is not None else np.zeros(256, dtype=np.float64)
