@@ -55,7 +55,7 @@ def test_csv_reads_entries_and_keeps_unknown_columns() -> None:
 
 
 def test_csv_requires_header() -> None:
-    with pytest.raises(ImportFormatError, match="line 1: .*missing required column"):
+    with pytest.raises(ImportFormatError, match=r"line 1: .*missing required column"):
         read("csv", f"pdq,{PDQ1}\n")
     with pytest.raises(ImportFormatError, match="empty file"):
         read("csv", "")
@@ -101,7 +101,7 @@ def test_csv_multiline_quoted_field_counts_physical_lines() -> None:
 
 
 def test_csv_nul_byte_is_a_clear_error() -> None:
-    with pytest.raises(ImportFormatError, match="line 2: .*64 hex digits"):
+    with pytest.raises(ImportFormatError, match=r"line 2: .*64 hex digits"):
         read("csv", f"signal_type,value\npdq,{PDQ1}\x00\n")
 
 
