@@ -233,6 +233,11 @@ class Matcher:
             self._last_refresh = time.monotonic()
             return {n: i.version for n, i in self._lists.items()}
 
+    def invalidate(self) -> None:
+        """Make the next lookup re-read list versions (called after edits made through this process)."""
+        with self._lock:
+            self._last_refresh = 0.0
+
     def save(self) -> None:
         """Persist every changed list's snapshot (called after refreshes and at shutdown)."""
         if self._dir is None:

@@ -26,6 +26,11 @@ def _store(state: AppState) -> ListStore:
     return store
 
 
+def _edited(state: AppState) -> None:
+    """Lists changed through this process: let the very next lookup see it."""
+    _matcher(state).invalidate()
+
+
 def _matcher(state: AppState) -> Matcher:
     matcher = state.services["matcher"]
     assert isinstance(matcher, Matcher)
@@ -171,6 +176,7 @@ def lists_create(state: State, _key: ApiKey, body: NewList) -> dict[str, Any]:
         pdq_threshold=body.pdq_threshold,
         source=body.source,
     )
+    _edited(state)
     return list_dict(hl, 0)
 
 
@@ -190,12 +196,14 @@ def lists_update(state: State, _key: ApiKey, name: str, body: ListPatch) -> dict
         hl = store.set_threshold(name, body.pdq_threshold)
     if body.description is not None:
         hl = store.update_list(name, description=body.description)
+    _edited(state)
     return list_dict(hl)
 
 
 @router.delete("/v1/lists/{name}", tags=["lists"])
 def lists_delete(state: State, _key: ApiKey, name: str) -> dict[str, Any]:
     _store(state).delete_list(name)
+    _edited(state)
     return {"deleted": name}
 
 
@@ -215,12 +223,16 @@ def entries_add(state: State, _key: ApiKey, name: str, body: EntriesIn) -> dict[
         )
         for e in body.entries
     ]
-    return edit_dict(_store(state).add_entries(name, entries))
+    result = _store(state).add_entries(name, entries)
+    _edited(state)
+    return edit_dict(result)
 
 
 @router.post("/v1/lists/{name}/entries/remove", tags=["lists"])
 def entries_remove(state: State, _key: ApiKey, name: str, body: EntryIds) -> dict[str, Any]:
-    return edit_dict(_store(state).remove_entries(name, body.entry_ids))
+    result = _store(state).remove_entries(name, body.entry_ids)
+    _edited(state)
+    return edit_dict(result)
 
 
 @router.post("/v1/lists/{name}/import", tags=["lists"])
@@ -243,6 +255,7 @@ def entries_import(
     outcome = _store(state).import_stream(
         name, io.StringIO(text, newline=""), format, on_error=on_error, source=file.filename
     )
+    _edited(state)
     report = outcome.report
     return {
         **edit_dict(outcome.result),

@@ -13,14 +13,15 @@ import contextlib
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Body, HTTPException, Request
+from starlette.datastructures import UploadFile
 from pydantic import BaseModel
 
 from blindmatch.hashing.files import FileHashes
 from blindmatch.hashing.signals import SignalType, parse_signal_type
 from blindmatch.lists.model import make_entry
 from blindmatch.service.deps import ApiKey, State
-from blindmatch.service.routes_api import _matcher, _store
+from blindmatch.service.routes_api import _edited, _matcher, _store
 from blindmatch.service.storage.errors import ListNotFoundError
 from blindmatch.service.uploads import hash_upload
 
@@ -129,6 +130,7 @@ def _enabled(ratio: float | None, enabled: bool | None) -> bool:
 @router.post("/c/banks", status_code=201)
 def bank_create(state: State, _key: ApiKey, body: BankIn) -> dict[str, Any]:
     _store(state).create_list(body.name, enabled=_enabled(body.enabled_ratio, body.enabled), source="hma-api")
+    _edited(state)
     return _bank(state, body.name)
 
 
@@ -145,6 +147,7 @@ def bank_update(state: State, _key: ApiKey, name: str, body: Annotated[dict[str,
     enabled = body.get("enabled")
     if ratio is not None or enabled is not None:
         _store(state).set_enabled(name, _enabled(ratio, None if enabled is None else bool(enabled)))
+        _edited(state)
     return _bank(state, name)
 
 
@@ -152,6 +155,7 @@ def bank_update(state: State, _key: ApiKey, name: str, body: Annotated[dict[str,
 def bank_delete(state: State, _key: ApiKey, name: str) -> dict[str, str]:
     with contextlib.suppress(ListNotFoundError):
         _store(state).delete_list(name)
+    _edited(state)
     return {"message": "Done"}
 
 
@@ -175,6 +179,7 @@ def _add_signals(state: State, name: str, signals: dict[str, str]) -> dict[str, 
             )
         )
     store.add_entries(name, entries)
+    _edited(state)
     return {"id": content_id, "signals": {SignalType(e.signal_type).value: e.value for e in entries}}
 
 
@@ -197,4 +202,5 @@ async def bank_add_content(request: Request, state: State, _key: ApiKey, name: s
 def bank_delete_content(state: State, _key: ApiKey, name: str, content_id: str) -> dict[str, int]:
     ids = [content_id] + [f"{content_id}:{st.value}" for st in SignalType]
     res = _store(state).remove_entries(name, ids)
+    _edited(state)
     return {"deleted": res.removed}

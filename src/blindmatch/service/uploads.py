@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import UploadFile
+from starlette.datastructures import UploadFile
 
 from blindmatch.hashing.files import FileHashes, hash_bytes
 from blindmatch.media import DecodeLimits, MediaTooLargeError
