@@ -14,8 +14,8 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
-from starlette.datastructures import UploadFile
 from pydantic import BaseModel
+from starlette.datastructures import UploadFile
 
 from blindmatch.hashing.files import FileHashes
 from blindmatch.hashing.signals import SignalType, parse_signal_type
