@@ -12,6 +12,7 @@ __all__ = [
     "HasherUnavailableError",
     "InvalidParameterError",
     "NoImagesError",
+    "UnknownHasherError",
     "UnknownTransformError",
 ]
 
@@ -37,3 +38,10 @@ class NoImagesError(EvalError):
 
 class HasherUnavailableError(EvalError):
     """A hasher whose implementation (our PDQ, pdqhash, imagehash) cannot be imported here."""
+
+
+class UnknownHasherError(EvalError, KeyError):
+    """A hasher name that is not one of the lab's adapters."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown hasher"

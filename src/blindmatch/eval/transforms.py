@@ -121,15 +121,15 @@ def _jpeg(quality: int) -> TransformFn:
     return fn
 
 
-def _webp(quality: int, lossless: bool) -> TransformFn:
+def _webp(quality: int, lossless: bool, method: int = 4) -> TransformFn:
     def fn(img: Image.Image, rng: np.random.Generator) -> Image.Image:
-        return _roundtrip(img, "WEBP", quality=quality, lossless=lossless, method=4)
+        return _roundtrip(img, "WEBP", quality=quality, lossless=lossless, method=method)
 
     return fn
 
 
 def _png(img: Image.Image, rng: np.random.Generator) -> Image.Image:
-    return _roundtrip(img, "PNG", compress_level=6)
+    return _roundtrip(img, "PNG", compress_level=1)
 
 
 # --------------------------------------------------------------------------------------------- geometry
@@ -151,10 +151,8 @@ def _crop(fraction: float, where: str) -> TransformFn:
         w, h = img.size
         dw, dh = round(w * fraction), round(h * fraction)
         if where == "centre":
-            box = (dw // 2, dh // 2, w - (dw - dw // 2), h - (dh - dh // 2))
-        else:
-            box = (dw, dh, w, h)
-        return img.crop(box)
+            return img.crop((dw // 2, dh // 2, w - (dw - dw // 2), h - (dh - dh // 2)))
+        return img.crop((dw, dh, w, h))
 
     return fn
 
@@ -292,9 +290,7 @@ def _outlined_text(
     anchor: str,
 ) -> None:
     stroke = max(1, int(getattr(font, "size", 12)) // 12)
-    draw.text(
-        xy, text, font=font, fill=(255, 255, 255), stroke_width=stroke, stroke_fill=(0, 0, 0), anchor=anchor
-    )
+    draw.text(xy, text, font=font, fill=(255, 255, 255), stroke_width=stroke, stroke_fill=(0, 0, 0), anchor=anchor)
 
 
 def _caption(height_fraction: float) -> TransformFn:
@@ -355,9 +351,7 @@ def _emoji(count: int, size_fraction: float) -> TransformFn:
         for _ in range(count):
             x0 = int(rng.integers(0, max(1, w - d)))
             y0 = int(rng.integers(0, max(1, h - d)))
-            draw.ellipse(
-                (x0, y0, x0 + d, y0 + d), fill=(255, 204, 0), outline=(120, 80, 0), width=max(1, d // 20)
-            )
+            draw.ellipse((x0, y0, x0 + d, y0 + d), fill=(255, 204, 0), outline=(120, 80, 0), width=max(1, d // 20))
             e = d // 8
             for ex in (x0 + d * 0.33, x0 + d * 0.67):
                 draw.ellipse((ex - e / 2, y0 + d * 0.3, ex + e / 2, y0 + d * 0.3 + e * 1.4), fill=(60, 40, 0))
@@ -402,16 +396,12 @@ def _phone_screenshot(img: Image.Image, rng: np.random.Generator) -> Image.Image
     canvas = Image.new("RGB", (screen_w, screen_h), (236, 229, 221))
     draw = ImageDraw.Draw(canvas)
     draw.rectangle((0, 0, screen_w, status), fill=(7, 94, 84))
-    draw.text(
-        (screen_w * 0.04, status / 2), "12:20", font=_font(status // 2), fill=(255, 255, 255), anchor="lm"
-    )
+    draw.text((screen_w * 0.04, status / 2), "12:20", font=_font(status // 2), fill=(255, 255, 255), anchor="lm")
     draw.rectangle((0, status, screen_w, status + header), fill=(18, 140, 126))
     r = header * 0.35
     cy = status + header / 2
     draw.ellipse((screen_w * 0.06, cy - r, screen_w * 0.06 + 2 * r, cy + r), fill=(200, 200, 200))
-    draw.text(
-        (screen_w * 0.06 + 2.6 * r, cy), "Alex", font=_font(header // 3), fill=(255, 255, 255), anchor="lm"
-    )
+    draw.text((screen_w * 0.06 + 2.6 * r, cy), "Alex", font=_font(header // 3), fill=(255, 255, 255), anchor="lm")
     top = status + header + round((screen_h - status - header - footer - h) * float(rng.uniform(0.2, 0.8)))
     canvas.paste(img, (0, top))
     draw.rectangle((0, screen_h - footer, screen_w, screen_h), fill=(245, 245, 245))
@@ -485,8 +475,8 @@ def _build() -> dict[str, Transform]:
         add(f"jpeg_{q}", "jpeg", _jpeg(q), encoder="pillow-libjpeg", quality=q, subsampling="4:2:0")
     add("webp_80", "format", _webp(80, False), encoder="pillow-libwebp", quality=80, lossless=False, method=4)
     add("webp_50", "format", _webp(50, False), encoder="pillow-libwebp", quality=50, lossless=False, method=4)
-    add("webp_lossless", "format", _webp(100, True), encoder="pillow-libwebp", lossless=True, method=4)
-    add("png", "format", _png, encoder="pillow-zlib", compress_level=6)
+    add("webp_lossless", "format", _webp(100, True, 0), encoder="pillow-libwebp", lossless=True, method=0)
+    add("png", "format", _png, encoder="pillow-zlib", compress_level=1)
 
     for s in (0.25, 0.5, 2.0):
         add(f"resize_{s:g}", "resize", _resize(s, s), scale=s, resample="bilinear")
@@ -609,17 +599,13 @@ def get_transform(name: str) -> Transform:
         raise UnknownTransformError(f"unknown transform {name!r}; known: {', '.join(_REGISTRY)}") from None
 
 
-def list_transforms(
-    families: Iterable[str] | None = None, names: Iterable[str] | None = None
-) -> tuple[Transform, ...]:
+def list_transforms(families: Iterable[str] | None = None, names: Iterable[str] | None = None) -> tuple[Transform, ...]:
     """Registered transforms, optionally restricted to some families and/or names (validated)."""
     fams = None if families is None else set(families)
     if fams is not None:
         unknown = fams - set(FAMILIES)
         if unknown:
-            raise UnknownTransformError(
-                f"unknown transform family {sorted(unknown)!r}; known: {', '.join(FAMILIES)}"
-            )
+            raise UnknownTransformError(f"unknown transform family {sorted(unknown)!r}; known: {', '.join(FAMILIES)}")
     wanted = None if names is None else [get_transform(n).name for n in names]
     chosen = [t for t in _REGISTRY.values() if fams is None or t.family in fams]
     if wanted is not None:
