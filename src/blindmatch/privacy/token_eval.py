@@ -35,7 +35,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from blindmatch.privacy.tokens import PDQ_BITS, TokenScheme, TokenSchemeError, bits_to_hash
+from blindmatch.hashing.pdq import pdq_from_image
+from blindmatch.privacy.scheme import TokenScheme
+from blindmatch.privacy.tokens import PDQ_BITS, TokenSchemeError, bits_to_hash
 
 __all__ = [
     "EvalInputError",
@@ -44,6 +46,7 @@ __all__ = [
     "coefficients_to_pdq",
     "evaluate_scheme",
     "hash_directory",
+    "project_pdq_hasher",
     "reference_float_hasher",
 ]
 
@@ -101,11 +104,17 @@ def coefficients_to_pdq(coefficients: npt.ArrayLike) -> tuple[bytes, npt.NDArray
     return bits_to_hash((c > med).astype(np.uint8)), np.abs(c - med).astype(np.float32)
 
 
+def project_pdq_hasher(img: Image.Image) -> tuple[npt.NDArray[np.float32], int]:
+    """Row-major DCT coefficients and quality from ``blindmatch.hashing.pdq`` in ``exact`` mode (what clients run)."""
+    result = pdq_from_image(img.convert("RGB"), "exact")
+    return np.asarray(result.coefficients, dtype=np.float32).reshape(-1).copy(), int(result.quality)
+
+
 def reference_float_hasher(img: Image.Image) -> tuple[npt.NDArray[np.float32], int]:
     """Row-major DCT coefficients and quality from the reference PDQ (``pdqhash`` binding, a test dependency).
 
     The binding returns coefficients in reverse bit order (its index i is bit 255 - i); they are flipped here.
-    Swap in ``blindmatch.hashing.pdq`` through the ``hasher`` argument once it provides ``coefficients``.
+    Kept to cross-check :func:`project_pdq_hasher` (which differs only by the reference's 512-pixel resize).
     """
     import pdqhash  # optional: a test/benchmark dependency only
 
@@ -134,7 +143,7 @@ def hash_directory(
     *,
     transform: TransformLike | None = None,
     seed: int = 0,
-    hasher: Hasher = reference_float_hasher,
+    hasher: Hasher = project_pdq_hasher,
     cache_dir: Path | None = None,
 ) -> HashedSet:
     """PDQ coefficients of every image in ``directory`` (optionally after ``transform``), cached on disk."""
@@ -342,12 +351,12 @@ def evaluate_scheme(
     transforms: Sequence[TransformLike],
     list_size_for_leak: int = 1_000_000,
     seed: int = 0,
-    hasher: Hasher = reference_float_hasher,
+    hasher: Hasher = project_pdq_hasher,
     cache_dir: Path | None = Path("/tmp/blindmatch-token-cache"),
     short_ks: Sequence[int] = (16, 20, 24, 28),
     synthetic_entries: int = 0,
     synthetic_queries: int = 2000,
-    voucher_bytes_per_token: int = 64,
+    voucher_bytes_per_token: int = 112,
     table_slot_bytes: int = 32,
     table_overhead: float = 1.15,
 ) -> dict[str, object]:

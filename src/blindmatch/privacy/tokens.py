@@ -43,10 +43,12 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from blindmatch.privacy.errors import PrivacyError
+from blindmatch.privacy.scheme import TokenScheme
 
 __all__ = [
     "DEFAULT_COST_MODEL",
@@ -70,7 +72,7 @@ TOKEN_BYTES = 32
 _PERSON = b"blindmatch-tok1"  # BLAKE2b personalisation (≤ 16 bytes): tokens of no other use can collide
 
 
-class TokenSchemeError(ValueError):
+class TokenSchemeError(PrivacyError, ValueError):
     """Base class of errors raised by token schemes."""
 
 
@@ -80,19 +82,6 @@ class InvalidTokenInputError(TokenSchemeError):
 
 class TokenSchemeParamError(TokenSchemeError):
     """A token scheme was constructed with inconsistent parameters."""
-
-
-@runtime_checkable
-class TokenScheme(Protocol):
-    """What the voucher protocol needs from a fuzzy token scheme (same shape as ``privacy.scheme.TokenScheme``)."""
-
-    name: str
-
-    def list_tokens(self, pdq_hash: bytes) -> list[bytes]: ...
-
-    def query_tokens(self, pdq_hash: bytes, margins: np.ndarray) -> list[bytes]: ...
-
-    def params(self) -> dict[str, object]: ...
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -360,12 +349,12 @@ class RankedFlipScheme:
     # -- TokenScheme -----------------------------------------------------------------------------------------
     def list_tokens(self, pdq_hash: bytes) -> list[bytes]:
         """One token per subset: the entry's vote bits on that subset."""
-        votes = self._votes(hash_to_bits(bytes(pdq_hash)))
+        votes = self._votes(hash_to_bits(pdq_hash))
         return [_token(self._scheme_id, s, _pack(votes[idx])) for s, idx in enumerate(self._subset_idx)]
 
     def query_tokens(self, pdq_hash: bytes, margins: np.ndarray) -> list[bytes]:
         """Up to ``budget`` tokens, most likely flip patterns first; the unflipped tokens always come first."""
-        bits = hash_to_bits(bytes(pdq_hash))
+        bits = hash_to_bits(pdq_hash)
         m = _check_margins(margins)
         votes = self._votes(bits)
         vcost = self._vote_flip_costs(bits, self.cost_model.costs(m), votes)
@@ -429,11 +418,11 @@ class SubsetFlipScheme:
         object.__setattr__(self, "_scheme_id", f"{self.name}|k{self.k}|{_layout_fingerprint(idx)}".encode())
 
     def list_tokens(self, pdq_hash: bytes) -> list[bytes]:
-        bits = hash_to_bits(bytes(pdq_hash))
+        bits = hash_to_bits(pdq_hash)
         return [_token(self._scheme_id, s, _pack(bits[idx])) for s, idx in enumerate(self._subset_idx)]
 
     def query_tokens(self, pdq_hash: bytes, margins: np.ndarray) -> list[bytes]:
-        bits = hash_to_bits(bytes(pdq_hash))
+        bits = hash_to_bits(pdq_hash)
         mg = _check_margins(margins)
         out = []
         for s, idx in enumerate(self._subset_idx):
