@@ -159,14 +159,10 @@ def _check_rgb(rgb: npt.NDArray[np.generic]) -> npt.NDArray[np.uint8]:
 def luma_from_rgb(rgb: npt.NDArray[np.uint8]) -> F32:
     """Luminance as the reference C++ computes it: float32 ``0.299 R + 0.587 G + 0.114 B``, left to right."""
     rgb = _check_rgb(rgb)
-    y = rgb[:, :, 0].astype(np.float32)
-    y *= _LUMA_R
-    g = rgb[:, :, 1].astype(np.float32)
-    g *= _LUMA_G
-    y += g
-    b = rgb[:, :, 2].astype(np.float32)
-    b *= _LUMA_B
-    y += b
+    # uint8 -> float32 is exact, so casting inside the multiply gives the C++ ``float * uint8`` product.
+    y = np.multiply(rgb[:, :, 0], _LUMA_R, dtype=np.float32)
+    y += np.multiply(rgb[:, :, 1], _LUMA_G, dtype=np.float32)
+    y += np.multiply(rgb[:, :, 2], _LUMA_B, dtype=np.float32)
     return y
 
 
