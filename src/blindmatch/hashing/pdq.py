@@ -45,6 +45,7 @@ __all__ = [
     "PdqMode",
     "PdqResult",
     "hamming_distance",
+    "image_luma",
     "luma_from_rgb",
     "luma_from_rgb_binding",
     "pdq_dihedral",
