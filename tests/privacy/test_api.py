@@ -17,8 +17,8 @@ from blindmatch.privacy.api import (
 from blindmatch.privacy.audit import audit_table
 from blindmatch.privacy.bench import run_protocol_bench
 from blindmatch.privacy.errors import DecodeError, SignatureError
-from blindmatch.privacy.published import apply_delta
 from blindmatch.privacy.manifest import TrustPolicy
+from blindmatch.privacy.published import apply_delta
 from blindmatch.privacy.scheme import ExactTokenScheme
 
 

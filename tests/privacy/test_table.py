@@ -5,7 +5,6 @@ import os
 import struct
 
 import pytest
-
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.privacy.audit import AuditPackage, audit_package, audit_table

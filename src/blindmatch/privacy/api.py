@@ -1,7 +1,7 @@
 """Entry points for the CLI and the service: build, update, verify and describe a blinded table.
 
-These functions do the parsing (hex PDQ hashes, key objects) and return plain values; reading and writing files
-is left to the caller. The custodian's secret state (α, audit seed, slot assignment) is serialised by
+These functions do the parsing (hex PDQ hashes, key objects) and return plain values; reading and writing
+files is left to the caller. The custodian's secret state (α, audit seed, slot assignment) is serialised by
 :func:`custodian_to_bytes` — it must be stored like a private key.
 """
 
@@ -79,9 +79,7 @@ def update_table(
 ) -> tuple[bytes, bytes]:
     """Apply list changes to ``custodian`` (in place); return ``(delta bytes, full new table bytes)``."""
     base = custodian.root
-    changes = custodian.update(
-        _list_tokens(scheme, added), _list_tokens(scheme, removed), epoch=list_version
-    )
+    changes = custodian.update(_list_tokens(scheme, added), _list_tokens(scheme, removed), epoch=list_version)
     signed = make_manifest(
         custodian, list_id=list_id, list_version=list_version, scheme=scheme, signers=signers, previous_root=base
     )

@@ -2,10 +2,10 @@
 
 An auditor (e.g. a second child-safety organisation) receives from the custodian the audit seed and the slot
 assignment (:class:`AuditPackage`) and, independently, the list itself. It recomputes every slot's preimage —
-``H(token)`` for assigned slots, ``H_dummy(seed, i, epoch)`` for the rest — checks the assignment is consistent
-with the public cuckoo hash functions and covers exactly the list's tokens, and verifies the manifest's batched
-DLEQ proof that each slot is α times its preimage. A table with an extra (non-list) token, a missing token, or a
-slot that is not α·preimage fails. The auditor never learns α.
+``H(token)`` for assigned slots, ``H_dummy(seed, i, epoch)`` for the rest — checks the assignment is
+consistent with the public cuckoo hash functions and covers exactly the list's tokens, and verifies the
+manifest's batched DLEQ proof that each slot is α times its preimage. A table with an extra (non-list) token,
+a missing token, or a slot that is not α·preimage fails. The auditor never learns α.
 """
 
 from __future__ import annotations

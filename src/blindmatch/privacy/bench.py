@@ -1,8 +1,8 @@
 """Protocol benchmark: table build and size, client CPU and voucher size per image, server throughput.
 
 Uses random 32-byte values as stand-in PDQ hashes (the cost of the protocol does not depend on their content)
-and reports raw ``rbcl`` operation costs, which bound what any token budget can achieve: the client pays about two
-scalar multiplications plus two more per cuckoo position for each token, the server one per token *entry*
+and reports raw ``rbcl`` operation costs, which bound what any token budget can achieve: the client pays about
+two scalar multiplications plus two more per cuckoo position for each token, the server one per token *entry*
 (padding entries included — the server cannot tell them apart).
 """
 

@@ -1,14 +1,15 @@
 """The client side: make a voucher for one media item against a verified table.
 
 For each of the item's tokens ``x`` (fresh ``β, γ`` per token) the client sends ``Q = β·H(x) + γ·G`` and, for
-both cuckoo positions ``j``, wraps the item key under a pad derived from ``S_j = β·P_j + γ·L``. If ``P_j = α·H(x)``
-then ``S_j = α·Q``, which the server can compute; otherwise ``S_j`` is unpredictable to the server. The item key
-encrypts, once, the payload: a Shamir share of the account's inner key and the inner ciphertext (PDQ hash and
-metadata under the inner key). Entries are padded with random ones to a fixed count and shuffled.
+both cuckoo positions ``j``, wraps the item key under a pad derived from ``S_j = β·P_j + γ·L``. If ``P_j =
+α·H(x)`` then ``S_j = α·Q``, which the server can compute; otherwise ``S_j`` is unpredictable to the server.
+The item key encrypts, once, the payload: a Shamir share of the account's inner key and the inner ciphertext
+(PDQ hash and metadata under the inner key). Entries are padded with random ones to a fixed count and
+shuffled.
 
 With probability ``synthetic_probability`` the client instead sends a *synthetic* voucher: entries chosen to
-open (``Q = γ·G`` so ``α·Q = γ·L``), a random share, random inner bytes. Below the threshold the server cannot tell
-it from a match, so the count of opened vouchers does not reveal the count of matches.
+open (``Q = γ·G`` so ``α·Q = γ·L``), a random share, random inner bytes. Below the threshold the server cannot
+tell it from a match, so the count of opened vouchers does not reveal the count of matches.
 """
 
 from __future__ import annotations
@@ -99,9 +100,7 @@ class VoucherClient:
         *,
         synthetic_sent: int = 0,
     ) -> None:
-        if scheme.name != table.manifest.scheme_name or _canon(scheme.params()) != _canon(
-            table.manifest.scheme_params
-        ):
+        if scheme.name != table.manifest.scheme_name or _canon(scheme.params()) != _canon(table.manifest.scheme_params):
             raise VoucherError(
                 f"token scheme {scheme.name} does not match the table's signed scheme {table.manifest.scheme_name}"
             )
@@ -128,9 +127,7 @@ class VoucherClient:
         """Encrypt one media item's voucher. ``synthetic=None`` flips the configured coin (tests may force it)."""
         pdq = check_pdq_bytes(pdq_hash)
         if len(metadata) > self.config.metadata_bytes:
-            raise VoucherError(
-                f"metadata is {len(metadata)} bytes, the fixed area holds {self.config.metadata_bytes}"
-            )
+            raise VoucherError(f"metadata is {len(metadata)} bytes, the fixed area holds {self.config.metadata_bytes}")
         if synthetic is None:
             cap = self.config.max_synthetic
             allowed = cap is None or self.synthetic_sent < cap
@@ -160,9 +157,7 @@ class VoucherClient:
             share = (x, secrets.randbelow(PRIME))
             inner = secrets.token_bytes(payload_bytes(self.config.metadata_bytes) - 64 - 16)
         else:
-            for idx, tok in zip(
-                self._rng.sample(range(self.config.token_count), len(tokens)), tokens, strict=True
-            ):
+            for idx, tok in zip(self._rng.sample(range(self.config.token_count), len(tokens)), tokens, strict=True):
                 entries[idx] = self._token_entry(tok, voucher_id, item_key)
             share = self.account.polynomial.share()
             inner = self._inner_ciphertext(pdq, metadata, voucher_id)

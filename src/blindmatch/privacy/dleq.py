@@ -1,13 +1,13 @@
 """Chaum–Pedersen proofs that many points share one discrete-log relation with ``L = α·G``.
 
 Used twice: (1) the custodian proves that *every* table slot is ``α·U_i`` for the point ``U_i`` an auditor can
-recompute from the hotline list (real slots) or the audit seed (dummy slots) — so an auditor holding the list can
-check the whole table without learning α, while clients, who lack the list and the seed, still cannot tell dummies
-from real slots; (2) the warn-before-send OPRF proves its answers use the same α as the table.
+recompute from the hotline list (real slots) or the audit seed (dummy slots) — so an auditor holding the list
+can check the whole table without learning α, while clients, who lack the list and the seed, still cannot tell
+dummies from real slots; (2) the warn-before-send OPRF proves its answers use the same α as the table.
 
-Many pairs are batched by a random linear combination with Fiat–Shamir coefficients: ``U = Σ c_i·U_i``,
-``V = Σ c_i·V_i`` and one proof that ``log_G L = log_U V``. A cheating prover passes only if the combination
-happens to cancel, which has probability about ``n / ℓ``.
+Many pairs are batched by a random linear combination with Fiat–Shamir coefficients: ``U = Σ c_i·U_i``, ``V =
+Σ c_i·V_i`` and one proof that ``log_G L = log_U V``. A cheating prover passes only if the combination happens
+to cancel, which has probability about ``n / ℓ``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .errors import GroupError, PrivacyError
 from .group import Point, Scalar, hash_to_scalar
 
-__all__ = ["DleqProof", "DleqError", "prove_batch", "verify_batch"]
+__all__ = ["DleqError", "DleqProof", "prove_batch", "verify_batch"]
 
 
 class DleqError(PrivacyError):
@@ -83,9 +83,7 @@ def prove_batch(alpha: Scalar, us: Sequence[Point], vs: Sequence[Point], context
     return DleqProof(c, k - c * alpha)
 
 
-def verify_batch(
-    lpub: Point, us: Sequence[Point], vs: Sequence[Point], proof: DleqProof, context: bytes
-) -> None:
+def verify_batch(lpub: Point, us: Sequence[Point], vs: Sequence[Point], proof: DleqProof, context: bytes) -> None:
     """Raise :class:`DleqError` unless every ``vs[i] = α·us[i]`` with the α of ``lpub``."""
     u, v = _combine(context, lpub, us, vs)
     try:

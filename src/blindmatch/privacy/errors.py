@@ -1,7 +1,7 @@
 """Exception classes of the private-matching protocol.
 
-Every rejection the protocol can make has its own class, so that callers (the service, the messenger) can count
-and report *why* an input was refused without parsing messages. All derive from :class:`PrivacyError`.
+Every rejection the protocol can make has its own class, so that callers (the service, the messenger) can
+count and report *why* an input was refused without parsing messages. All derive from :class:`PrivacyError`.
 """
 
 from __future__ import annotations

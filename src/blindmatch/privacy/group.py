@@ -3,12 +3,12 @@
 This is the only module that talks to ``rbcl``: the rest of the protocol manipulates :class:`Point` and
 :class:`Scalar` values, which are always valid by construction. Points arriving from the network go through
 :meth:`Point.decode`, which rejects malformed, non-canonical and identity encodings with
-:class:`InvalidPointError`; scalars go through :meth:`Scalar.decode`, which rejects unreduced values. That single
-choke point is why the protocol code never has to re-validate group elements.
+:class:`InvalidPointError`; scalars go through :meth:`Scalar.decode`, which rejects unreduced values. That
+single choke point is why the protocol code never has to re-validate group elements.
 
 Hashing to the group is domain separated: ``hash_to_point(domain, data)`` feeds SHA-512 of a length-prefixed
-``(domain, data)`` into libsodium's Elligator-based ``from_hash``, so tokens, dummies and OPRF inputs can never
-collide across roles.
+``(domain, data)`` into libsodium's Elligator-based ``from_hash``, so tokens, dummies and OPRF inputs can
+never collide across roles.
 """
 
 from __future__ import annotations

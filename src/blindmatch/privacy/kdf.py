@@ -1,8 +1,8 @@
 """Key derivations shared by client and server (one place, so both sides can never drift apart).
 
 The per-(token, position) wrap keys are derived with SHA-512 over a domain-separated transcript rather than
-HKDF: the input ``S_j`` is already a uniformly distributed group element, so one hash call (extract-and-expand in
-the random-oracle model) suffices, and it halves the server's per-token hashing cost.
+HKDF: the input ``S_j`` is already a uniformly distributed group element, so one hash call (extract-and-expand
+in the random-oracle model) suffices, and it halves the server's per-token hashing cost.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The signed table manifest and k-of-n custodian signatures.
 
-A manifest says *which* table a client is about to trust: list id and version, token scheme and its parameters,
-table size, cuckoo hash seed, ``L = α·G``, the Merkle root over the slots, the audit commitment (a hash of the
-auditor-only dummy seed) and the batched DLEQ audit proof, the previous root (for deltas) and a timestamp. It is
-serialised as canonical JSON (sorted keys, no whitespace, bytes as lower-case hex) so every custodian signs the
-same bytes. Clients accept a manifest only with valid Ed25519 signatures from at least ``k`` distinct trusted
-custodian keys.
+A manifest says *which* table a client is about to trust: list id and version, token scheme and its
+parameters, table size, cuckoo hash seed, ``L = α·G``, the Merkle root over the slots, the audit commitment (a
+hash of the auditor-only dummy seed) and the batched DLEQ audit proof, the previous root (for deltas) and a
+timestamp. It is serialised as canonical JSON (sorted keys, no whitespace, bytes as lower-case hex) so every
+custodian signs the same bytes. Clients accept a manifest only with valid Ed25519 signatures from at least
+``k`` distinct trusted custodian keys.
 """
 
 from __future__ import annotations
@@ -56,11 +56,7 @@ class Manifest:
         obj: dict[str, object] = {}
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
-            obj[name] = (
-                value.hex()
-                if isinstance(value, bytes)
-                else (dict(value) if name == "scheme_params" else value)
-            )
+            obj[name] = value.hex() if isinstance(value, bytes) else (dict(value) if name == "scheme_params" else value)
         return obj
 
     def canonical_bytes(self) -> bytes:
@@ -75,9 +71,7 @@ class Manifest:
             raise ManifestError("manifest must be a JSON object")
         expected = set(cls.__dataclass_fields__)
         if set(obj) != expected:
-            raise ManifestError(
-                f"manifest fields differ from the expected set: {sorted(set(obj) ^ expected)}"
-            )
+            raise ManifestError(f"manifest fields differ from the expected set: {sorted(set(obj) ^ expected)}")
         if obj["format"] != MANIFEST_FORMAT:
             raise ManifestError(f"unsupported manifest format {obj['format']!r}")
         kwargs: dict[str, object] = {}

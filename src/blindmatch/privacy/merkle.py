@@ -1,10 +1,10 @@
 """A Merkle tree over the blinded table's slots.
 
 The signed manifest carries only the root; the table itself can be served by any untrusted mirror. Leaves are
-``SHA-256(0x00 || index (8 bytes BE) || slot)`` — binding each slot to its position, so slots cannot be swapped —
-and inner nodes ``SHA-256(0x01 || left || right)``; the leaf count is padded to a power of two with the constant
-``SHA-256(0x02)`` so that the tree shape depends only on the table size. Levels are kept as flat ``bytearray``
-buffers, which makes incremental updates (a table delta) cost ``O(changed · log n)`` hashes.
+``SHA-256(0x00 || index (8 bytes BE) || slot)`` — binding each slot to its position, so slots cannot be
+swapped — and inner nodes ``SHA-256(0x01 || left || right)``; the leaf count is padded to a power of two with
+the constant ``SHA-256(0x02)`` so that the tree shape depends only on the table size. Levels are kept as flat
+``bytearray`` buffers, which makes incremental updates (a table delta) cost ``O(changed · log n)`` hashes.
 """
 
 from __future__ import annotations

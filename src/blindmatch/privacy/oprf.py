@@ -1,12 +1,13 @@
 """Optional warn-before-send: the client learns whether an image matches; the server learns nothing about it.
 
 The client blinds each token, ``B = r·H(x)``; the server (holding the table key α) returns ``E = α·B`` with a
-batched DLEQ proof that it used the α behind the table's ``L``; the client unblinds ``r⁻¹·E = α·H(x)`` and compares
-it *locally* with the two table slots of ``x`` (the local filter: the server never sees the comparison). Blinding
-makes ``B`` a uniformly random point, so the server learns only how many tokens were asked and when.
+batched DLEQ proof that it used the α behind the table's ``L``; the client unblinds ``r⁻¹·E = α·H(x)`` and
+compares it *locally* with the two table slots of ``x`` (the local filter: the server never sees the
+comparison). Blinding makes ``B`` a uniformly random point, so the server learns only how many tokens were
+asked and when.
 
-The price is that a client can probe the list (see ``docs/privacy.md``): every query tells it whether some image is
-listed. Queries are therefore rate-limited per account (fixed window, counted in tokens).
+The price is that a client can probe the list (see ``docs/privacy.md``): every query tells it whether some
+image is listed. Queries are therefore rate-limited per account (fixed window, counted in tokens).
 """
 
 from __future__ import annotations
@@ -134,5 +135,3 @@ def warn_before_send(client: OprfClient, server_call: Callable[[bytes], bytes], 
     """Convenience: one round trip; ``True`` if any token of the image is on the list."""
     req = client.request(pdq_hash)
     return bool(client.matches(req, server_call(req.encode())))
-
-

@@ -6,10 +6,10 @@ Binary layouts (all integers big-endian):
 * delta ``"BMD1" | base root (32) | u32 n | signed-manifest JSON | u32 k | k × (u32 index | 32-byte slot)``
 
 A client trusts a table only after :func:`verify_table`: k-of-n signatures, every slot a valid ristretto255
-point, the recomputed Merkle root equal to the signed one, ``L`` valid. A delta is applied only if its base root is
-the client's current root, the new manifest is signed, names the base as ``previous_root``, has a higher list
-version and the same size, seed and ``L``, and the patched table hashes to the new signed root. The client keeps
-the Merkle levels, so a delta costs ``O(k log m)`` hashes instead of a re-download.
+point, the recomputed Merkle root equal to the signed one, ``L`` valid. A delta is applied only if its base
+root is the client's current root, the new manifest is signed, names the base as ``previous_root``, has a
+higher list version and the same size, seed and ``L``, and the patched table hashes to the new signed root.
+The client keeps the Merkle levels, so a delta costs ``O(k log m)`` hashes instead of a re-download.
 """
 
 from __future__ import annotations
@@ -131,9 +131,7 @@ def verify_table(data: bytes, policy: TrustPolicy) -> VerifiedTable:
     if m.table_size < 1:
         raise ManifestError("table size must be positive")
     if len(data) != offset + 32 * m.table_size:
-        raise DecodeError(
-            f"table body is {len(data) - offset} bytes, manifest says {m.table_size} slots of 32"
-        )
+        raise DecodeError(f"table body is {len(data) - offset} bytes, manifest says {m.table_size} slots of 32")
     slots = [data[offset + 32 * i : offset + 32 * (i + 1)] for i in range(m.table_size)]
     for i, s in enumerate(slots):
         _check_slot(i, s)
@@ -168,9 +166,7 @@ def apply_delta(table: VerifiedTable, data: bytes, policy: TrustPolicy) -> Verif
     if new.previous_root != base_root:
         raise TableDeltaError("signed manifest does not name the client's table as its predecessor")
     if new.list_version <= old.list_version:
-        raise TableDeltaError(
-            f"delta goes from list version {old.list_version} to {new.list_version}: not newer"
-        )
+        raise TableDeltaError(f"delta goes from list version {old.list_version} to {new.list_version}: not newer")
     if (new.table_size, new.hash_seed, new.lpub, new.list_id) != (
         old.table_size,
         old.hash_seed,

@@ -2,9 +2,9 @@
 
 The protocol never looks inside a token: a list entry yields some tokens on the custodian side, a media item
 yields some tokens on the client, and a match means one client token equals one list token. How fuzzy PDQ
-matching is turned into token equality is the token scheme's business (``privacy/tokens.py``); this module only
-fixes the interface and ships :class:`ExactTokenScheme`, which matches identical PDQ hashes and is what the
-protocol's own tests use.
+matching is turned into token equality is the token scheme's business (``privacy/tokens.py``); this module
+only fixes the interface and ships :class:`ExactTokenScheme`, which matches identical PDQ hashes and is what
+the protocol's own tests use.
 """
 
 from __future__ import annotations

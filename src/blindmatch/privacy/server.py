@@ -1,12 +1,13 @@
 """The server side: open outer layers, collect shares per account, recover past the threshold, verify.
 
-For each entry the server computes ``R = α·Q`` (one scalar multiplication) and checks both wraps' tags; an entry
-whose token is in the table opens the item key, which decrypts the payload: a Shamir share and the inner
+For each entry the server computes ``R = α·Q`` (one scalar multiplication) and checks both wraps' tags; an
+entry whose token is in the table opens the item key, which decrypts the payload: a Shamir share and the inner
 ciphertext. Opened shares accumulate in :class:`AccountState`. Once at least ``t`` are held, the server tries
-:func:`.shamir.recover_secret`; a candidate secret is confirmed only by actually decrypting an inner ciphertext.
-After recovery every opened inner layer is decrypted: synthetic vouchers fail to decrypt (counted), the PDQ of
-the rest is passed to the caller's ``verify`` callback (distance ≤ 31 to a list entry); token collisions that do
-not verify are discarded and counted. Only verified matches appear in the :class:`ThresholdEvent`.
+:func:`.shamir.recover_secret`; a candidate secret is confirmed only by actually decrypting an inner
+ciphertext. After recovery every opened inner layer is decrypted: synthetic vouchers fail to decrypt
+(counted), the PDQ of the rest is passed to the caller's ``verify`` callback (distance ≤ 31 to a list entry);
+token collisions that do not verify are discarded and counted. Only verified matches appear in the
+:class:`ThresholdEvent`.
 
 Every rejection raises a specific error *after* being counted in the account's counters, so abuse is visible.
 """
@@ -156,9 +157,7 @@ class VoucherServer:
         return outcome
 
     def _receive(self, state: AccountState, data: bytes) -> ReceiveOutcome:
-        v = WireVoucher.decode(
-            data, token_count=self.config.token_count, metadata_bytes=self.config.metadata_bytes
-        )
+        v = WireVoucher.decode(data, token_count=self.config.token_count, metadata_bytes=self.config.metadata_bytes)
         if v.table_id not in self.table_ids:
             raise WrongTableError(f"voucher made against unknown table {v.table_id.hex()}")
         if v.voucher_id in state.seen_voucher_ids:
@@ -225,9 +224,7 @@ class VoucherServer:
             key = AESGCM(inner_key(candidate))
             return any(self._decrypt_inner(key, s) is not None for s in state.opened)
 
-        result = recover_secret(
-            [(s.x, s.y) for s in state.opened], t, check, search_budget=self.search_budget
-        )
+        result = recover_secret([(s.x, s.y) for s in state.opened], t, check, search_budget=self.search_budget)
         if result is None:
             state.bump("recovery_failures")
             return None
@@ -235,9 +232,7 @@ class VoucherServer:
         event = self._classify(state, state.opened, method=result.method)
         return event
 
-    def _classify(
-        self, state: AccountState, shares: list[OpenedShare], method: str = "recovered"
-    ) -> ThresholdEvent:
+    def _classify(self, state: AccountState, shares: list[OpenedShare], method: str = "recovered") -> ThresholdEvent:
         assert state.secret is not None
         key = AESGCM(inner_key(state.secret))
         matches: list[VerifiedMatch] = []
@@ -258,6 +253,4 @@ class VoucherServer:
         state.bump("synthetic", synthetic)
         state.bump("collisions", collisions)
         state.bump("verified", len(matches))
-        return ThresholdEvent(
-            state.account_id, tuple(matches), collisions, synthetic, len(state.opened), method
-        )
+        return ThresholdEvent(state.account_id, tuple(matches), collisions, synthetic, len(state.opened), method)

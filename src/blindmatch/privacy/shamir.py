@@ -1,18 +1,19 @@
 """Shamir secret sharing over the ristretto255 scalar field, with decoding in the presence of synthetic shares.
 
-An account's inner-key secret ``f(0)`` is shared by a random polynomial ``f`` of degree ``t − 1`` that the client
-keeps for the life of the account; each matching voucher carries one point ``(x, f(x))`` with a fresh random ``x``.
-Synthetic vouchers carry a random ``(x, y)``, which lies on ``f`` only with probability ``1/ℓ``. The server must
-find ``f(0)`` among ``n = r + s`` opened points (``r`` real, ``s`` synthetic) without knowing which are which:
+An account's inner-key secret ``f(0)`` is shared by a random polynomial ``f`` of degree ``t − 1`` that the
+client keeps for the life of the account; each matching voucher carries one point ``(x, f(x))`` with a fresh
+random ``x``. Synthetic vouchers carry a random ``(x, y)``, which lies on ``f`` only with probability ``1/ℓ``.
+The server must find ``f(0)`` among ``n = r + s`` opened points (``r`` real, ``s`` synthetic) without knowing
+which are which:
 
-* :func:`berlekamp_welch` decodes the Reed–Solomon code ``{(x_i, f(x_i))}`` and is *guaranteed* to return ``f``
-  when ``s ≤ ⌊(n − t)/2⌋``, i.e. when ``r ≥ t + s`` (deterministic, ``O(n³)`` field operations).
+* :func:`berlekamp_welch` decodes the Reed–Solomon code ``{(x_i, f(x_i))}`` and is *guaranteed* to return
+  ``f`` when ``s ≤ ⌊(n − t)/2⌋``, i.e. when ``r ≥ t + s`` (deterministic, ``O(n³)`` field operations).
 * :func:`recover_secret` first tries Berlekamp–Welch and, failing that, samples random ``t``-subsets (a subset
   of real points interpolates to ``f(0)``; the caller's ``check`` confirms a candidate by decrypting an inner
   ciphertext). With ``r ≥ t`` each trial succeeds with probability ``C(r, t) / C(n, t)``.
 
-Below ``t`` real points, ``f(0)`` is information-theoretically hidden (any ``t − 1`` points are consistent with
-every secret), whatever the synthetic points are.
+Below ``t`` real points, ``f(0)`` is information-theoretically hidden (any ``t − 1`` points are consistent
+with every secret), whatever the synthetic points are.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def interpolate_at_zero(points: Sequence[Share]) -> int:
 def _solve(matrix: list[list[int]], rhs: list[int]) -> list[int] | None:
     """One solution of a linear system mod ℓ (free variables set to 0), or ``None`` if inconsistent."""
     rows, cols = len(matrix), len(matrix[0])
-    a = [row[:] + [b] for row, b in zip(matrix, rhs, strict=True)]
+    a = [[*row, b] for row, b in zip(matrix, rhs, strict=True)]
     pivots: list[int] = []
     r = 0
     for c in range(cols):

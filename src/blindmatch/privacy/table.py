@@ -1,11 +1,12 @@
 """The custodian's blinded cuckoo table.
 
 Every list token ``x`` is placed at one of two positions ``h_1(x), h_2(x)`` of a table of ``m`` slots (cuckoo
-hashing, random-walk eviction, rehash with a fresh seed on failure). A filled slot holds ``α·H(x)``; an empty slot
-holds ``α·H_dummy(audit_seed, i)``. Both are α times a random-oracle point, so a client (who knows neither α nor
-the audit seed) cannot tell them apart — it cannot learn that its token is *absent* by looking at its two slots.
-Auditors receive the audit seed and the slot→token assignment, recompute every preimage point ``U_i`` and check
-the custodian's batched DLEQ proof that each slot equals ``α·U_i`` (see :mod:`.audit`).
+hashing, random-walk eviction, rehash with a fresh seed on failure). A filled slot holds ``α·H(x)``; an empty
+slot holds ``α·H_dummy(audit_seed, i)``. Both are α times a random-oracle point, so a client (who knows
+neither α nor the audit seed) cannot tell them apart — it cannot learn that its token is *absent* by looking
+at its two slots. Auditors receive the audit seed and the slot→token assignment, recompute every preimage
+point ``U_i`` and check the custodian's batched DLEQ proof that each slot equals ``α·U_i`` (see
+:mod:`.audit`).
 
 The custodian keeps :class:`CustodianTable` (α, the audit seed, the assignment) private; clients get only the
 slots and the signed manifest (:mod:`.published`). Incremental updates re-place only what changed and emit the
@@ -140,18 +141,14 @@ class CustodianTable:
             hash_seed = secrets.token_bytes(16)
             placed = _place(uniq, size, hash_seed)
             if placed is not None:
-                return cls(
-                    alpha or Scalar.random(), audit_seed or secrets.token_bytes(32), hash_seed, size, placed
-                )
+                return cls(alpha or Scalar.random(), audit_seed or secrets.token_bytes(32), hash_seed, size, placed)
             if attempt % 4 == 3:
                 size = math.ceil(size * 1.1)
         raise TableBuildError(f"cuckoo insertion of {len(uniq)} tokens failed after {_MAX_REHASH} rehashes")
 
     def _preimage(self, i: int) -> Point:
         tok = self.assignment.get(i)
-        return (
-            token_point(tok) if tok is not None else dummy_preimage(self.audit_seed, i, self.dummy_epochs[i])
-        )
+        return token_point(tok) if tok is not None else dummy_preimage(self.audit_seed, i, self.dummy_epochs[i])
 
     @property
     def root(self) -> bytes:
@@ -190,9 +187,7 @@ class CustodianTable:
         for tok in sorted(set(added) - set(new_assign.values())):
             if not _insert(new_assign, tok, self.size, self.hash_seed, rng):
                 raise TableBuildError("incremental insertion failed; rebuild the table (full download)")
-        changed = {
-            i for i in set(self.assignment) | set(new_assign) if self.assignment.get(i) != new_assign.get(i)
-        }
+        changed = {i for i in set(self.assignment) | set(new_assign) if self.assignment.get(i) != new_assign.get(i)}
         spare = [i for i in range(self.size) if i not in new_assign and i not in changed]
         n_cover = len(changed) if cover is None else cover
         changed |= set(secrets.SystemRandom().sample(spare, min(n_cover, len(spare))))

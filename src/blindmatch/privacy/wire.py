@@ -1,11 +1,11 @@
 """Binary layout of a voucher (version 1) and its parsing with strict length checks.
 
-``version u8 | voucher id (16) | table id (8) | token count u16 | count × entry | payload length u16 | payload``
-where an *entry* is ``Q (32) | wrap₁ (40) | wrap₂ (40)`` and a *wrap* is ``item key ⊕ pad (32) | check (8)``.
-The payload is ``AES-256-GCM(item key, nonce 0, share x (32) | share y (32) | inner ciphertext)`` and the inner
-ciphertext ``nonce (12) | AES-256-GCM(inner key, nonce, PDQ (32) | u16 metadata length | metadata | zero pad)``.
-Every voucher made with one configuration has the same size: the token count is padded and the metadata area is
-fixed, so sizes say nothing about the image or whether it matched.
+``version u8 | voucher id (16) | table id (8) | token count u16 | count × entry | payload length u16 |
+payload`` where an *entry* is ``Q (32) | wrap₁ (40) | wrap₂ (40)`` and a *wrap* is ``item key ⊕ pad (32) |
+check (8)``. The payload is ``AES-256-GCM(item key, nonce 0, share x (32) | share y (32) | inner ciphertext)``
+and the inner ciphertext ``nonce (12) | AES-256-GCM(inner key, nonce, PDQ (32) | u16 metadata length |
+metadata | zero pad)``. Every voucher made with one configuration has the same size: the token count is padded
+and the metadata area is fixed, so sizes say nothing about the image or whether it matched.
 """
 
 from __future__ import annotations
@@ -71,9 +71,7 @@ class WireVoucher:
         if version != VOUCHER_VERSION:
             raise DecodeError(f"unsupported voucher version {version}")
         if count != token_count:
-            raise VoucherError(
-                f"voucher has {count} token entries, this server requires exactly {token_count}"
-            )
+            raise VoucherError(f"voucher has {count} token entries, this server requires exactly {token_count}")
         want_payload = payload_bytes(metadata_bytes)
         total = _HEADER.size + count * ENTRY_BYTES + 2 + want_payload
         if len(data) != total:
@@ -81,9 +79,7 @@ class WireVoucher:
         off = _HEADER.size
         entries = []
         for _ in range(count):
-            entries.append(
-                Entry(data[off : off + 32], (data[off + 32 : off + 72], data[off + 72 : off + ENTRY_BYTES]))
-            )
+            entries.append(Entry(data[off : off + 32], (data[off + 32 : off + 72], data[off + 72 : off + ENTRY_BYTES])))
             off += ENTRY_BYTES
         (plen,) = struct.unpack_from(">H", data, off)
         if plen != want_payload:
