@@ -204,3 +204,16 @@ def test_synthetic_and_real_matches_open_the_same_number_of_entries(world: World
     server.receive("alice", client.make_voucher(world.listed[0]))
     server.receive("alice", client.make_voucher(os.urandom(32), synthetic=True))
     assert [s.entries_opened for s in server.state("alice").opened] == [1, 1]
+
+
+def test_synthetic_flood_is_flagged_and_recovery_work_is_bounded(world: World) -> None:
+    cfg = VoucherConfig(token_count=4, threshold=T, synthetic_probability=0.0, max_synthetic=1, metadata_bytes=16)
+    client, server = _pair(world, cfg=cfg, search_budget=50)
+    flood = 4 * (T + 1) + 6  # beyond the always-attempt window
+    for _ in range(flood):
+        server.receive("alice", client.make_voucher(os.urandom(32), synthetic=True))
+    c = server.state("alice").counters
+    assert c["opened"] == flood
+    assert c["synthetic_cap_exceeded"] >= 1
+    assert c["recovery_skipped"] == 6  # n = 17..22 (no power of two) are skipped once past 4(t + c) = 16
+    assert c["recovery_attempts"] + c["recovery_skipped"] == flood - T + 1

@@ -215,18 +215,36 @@ class VoucherServer:
             return None
 
     def _try_recover(self, state: AccountState) -> ThresholdEvent | None:
+        """Attempt key recovery, with work bounded so a client flooding synthetic shares cannot burn CPU.
+
+        An honest client sends at most ``max_synthetic`` (= c) synthetic vouchers, so Berlekamp–Welch succeeds by
+        ``n = t + 2c`` opened shares at the latest. Subset search (useful for ``t <= r < t + s``) therefore runs
+        only while ``n <= t + 2c``; Berlekamp–Welch runs on every arrival up to ``4(t + c)`` and then only when
+        ``n`` is a power of two. A failure beyond ``t + 2c`` means the client exceeded the cap (counted).
+        """
         t = self.config.threshold
-        if len(state.opened) < t:
+        n = len(state.opened)
+        if n < t:
             return None
+        cap = self.config.max_synthetic
+        budget = self.search_budget
+        if cap is not None:
+            if n > t + 2 * cap:
+                budget = 0
+            if n > 4 * (t + cap) and n & (n - 1):
+                state.bump("recovery_skipped")
+                return None
         state.bump("recovery_attempts")
 
         def check(candidate: int) -> bool:
             key = AESGCM(inner_key(candidate))
             return any(self._decrypt_inner(key, s) is not None for s in state.opened)
 
-        result = recover_secret([(s.x, s.y) for s in state.opened], t, check, search_budget=self.search_budget)
+        result = recover_secret([(s.x, s.y) for s in state.opened], t, check, search_budget=budget)
         if result is None:
             state.bump("recovery_failures")
+            if cap is not None and n > t + 2 * cap:
+                state.bump("synthetic_cap_exceeded")
             return None
         state.secret = result.secret
         event = self._classify(state, state.opened, method=result.method)
