@@ -30,6 +30,7 @@ __all__ = [
     "flip_masks",
     "hex_to_hash_array",
     "permute_to_cols",
+    "prefix_probes",
     "radii_for_threshold",
     "validate_threshold",
 ]
@@ -71,9 +72,8 @@ def as_hash_array(hashes: object, what: str = "hashes") -> np.ndarray:
             raise MalformedHashError(f"{what} must have shape (n, {HASH_BYTES}), got {hashes.shape}")
         return np.ascontiguousarray(hashes)
     if isinstance(hashes, (str, bytes, bytearray)):
-        raise MalformedHashError(
-            f"{what} must be an (n, 32) uint8 array or a sequence of 32-byte values, got a single {type(hashes).__name__}"
-        )
+        kind = type(hashes).__name__
+        raise MalformedHashError(f"{what} must be an (n, 32) uint8 array or a sequence of 32-byte values, not a {kind}")
     try:
         items = list(hashes)  # type: ignore[call-overload]
     except TypeError:
@@ -126,27 +126,43 @@ def permute_to_cols(hashes: np.ndarray, perm: np.ndarray) -> np.ndarray:
 class ChunkPlan:
     """How the 256 (permuted) bits are cut into ``m`` contiguous chunks, largest first.
 
-    ``starts[i]``/``widths[i]`` give chunk ``i``'s bit range. Chunks are at most 32 bits so a key fits in uint32 and
-    a direct-addressed offsets table of ``2**width + 1`` entries stays small.
+    ``starts[i]``/``widths[i]`` give chunk ``i``'s bit range. The low ``prefixes[i]`` bits of a chunk's key address
+    a direct CSR offsets table (``2**prefix + 1`` entries, so the table stays a few MB); the remaining
+    ``widths[i] - prefixes[i]`` (at most 8) *suffix* bits are stored next to each table entry as one byte and
+    checked while scanning a bucket. That makes chunks wider than the directly addressable size: fewer false
+    candidates reach the expensive random-access verification, at one byte per entry per chunk.
     """
 
     starts: tuple[int, ...]
     widths: tuple[int, ...]
+    prefixes: tuple[int, ...]
 
     @staticmethod
-    def even(m: int) -> ChunkPlan:
+    def even(m: int, prefix_bits: int = 20) -> ChunkPlan:
         if not 8 <= m <= 64:
             raise ValueError(f"number of chunks must be in 8..64, got {m}")
+        if not 8 <= prefix_bits <= 24:
+            raise ValueError(f"prefix bits must be in 8..24, got {prefix_bits}")
         base, extra = divmod(HASH_BITS, m)
         widths = [base + 1] * extra + [base] * (m - extra)
-        if max(widths) > 24:
-            raise ValueError(f"{m} chunks give {max(widths)}-bit chunks; at most 24 bits are supported")
+        prefixes = [min(w, prefix_bits) for w in widths]
+        if any(w - p > 8 for w, p in zip(widths, prefixes, strict=True)):
+            raise ValueError(f"{m} chunks of {max(widths)} bits need more than 8 suffix bits over {prefix_bits}")
         starts = [sum(widths[:i]) for i in range(m)]
-        return ChunkPlan(tuple(starts), tuple(widths))
+        return ChunkPlan(tuple(starts), tuple(widths), tuple(prefixes))
 
     @property
     def m(self) -> int:
         return len(self.widths)
+
+
+@lru_cache(maxsize=256)
+def prefix_probes(prefix: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix XOR masks of weight ``<= radius``, and for each the suffix distance still allowed (radius - weight)."""
+    masks = flip_masks(prefix, radius)
+    budget = (radius - np.bitwise_count(masks.astype(np.uint64))).astype(np.int16)
+    budget.setflags(write=False)
+    return masks, budget
 
 
 def chunk_keys(cols: np.ndarray, start: int, width: int) -> np.ndarray:
@@ -155,7 +171,8 @@ def chunk_keys(cols: np.ndarray, start: int, width: int) -> np.ndarray:
     key = cols[w] >> np.uint64(shift)
     if shift + width > 64:
         key = key | (cols[w + 1] << np.uint64(64 - shift))
-    return (key & np.uint64((1 << width) - 1)).astype(np.int64)
+    out: np.ndarray = (key & np.uint64((1 << width) - 1)).astype(np.int64)
+    return out
 
 
 def chunk_word_masks(start: int, width: int) -> np.ndarray:

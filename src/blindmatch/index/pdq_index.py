@@ -35,8 +35,8 @@ from blindmatch.index.bits import (
     chunk_keys,
     chunk_word_masks,
     default_permutation,
-    flip_masks,
     permute_to_cols,
+    prefix_probes,
     radii_for_threshold,
     validate_threshold,
 )
@@ -104,8 +104,8 @@ class PDQIndex:
     pending adds are scanned brute force before they are merged into the tables.
     """
 
-    def __init__(self, chunks: int = 13, delta_max: int = 4096) -> None:
-        self._plan = ChunkPlan.even(chunks)
+    def __init__(self, chunks: int = 11, prefix_bits: int = 20, delta_max: int = 4096) -> None:
+        self._plan = ChunkPlan.even(chunks, prefix_bits)
         self._perm = default_permutation()
         self._delta_max = int(delta_max)
         self._masks = [chunk_word_masks(s, w) for s, w in zip(self._plan.starts, self._plan.widths, strict=True)]
@@ -120,7 +120,8 @@ class PDQIndex:
         self._n_dead = 0
         self._id_order = np.empty(0, dtype=np.uint32)
         self._tables = [np.empty(0, dtype=np.uint32) for _ in self._plan.widths]
-        self._offsets = [np.zeros((1 << w) + 1, dtype=np.uint32) for w in self._plan.widths]
+        self._suffixes = [np.empty(0, dtype=np.uint8) for _ in self._plan.widths]
+        self._offsets = [np.zeros((1 << p) + 1, dtype=np.uint32) for p in self._plan.prefixes]
 
     # ------------------------------------------------------------------ introspection
     def __len__(self) -> int:
@@ -138,7 +139,7 @@ class PDQIndex:
     def nbytes(self) -> int:
         """Bytes held by the index's arrays (its resident state, excluding Python object overhead)."""
         arrays = [self._cols, self._ids, self._alive, self._id_order, self._d_cols, self._d_ids, self._perm]
-        return sum(a.nbytes for a in arrays + self._tables + self._offsets)
+        return sum(a.nbytes for a in arrays + self._tables + self._suffixes + self._offsets)
 
     def ids(self) -> np.ndarray:
         """All live entry ids (sorted)."""
@@ -188,7 +189,7 @@ class PDQIndex:
         hit = pos[pos >= 0]
         self._alive[hit] = False
         self._n_dead += int(hit.size)
-        if self._n_dead > max(1024, self._ids.shape[0] // 4):
+        if self._n_dead > self._ids.shape[0] // 4:
             self._compact()
         return int(found.sum())
 
@@ -201,16 +202,22 @@ class PDQIndex:
         n = self._ids.shape[0]
         dw, di = self._d_cols, self._d_ids
         new_pos = np.arange(n, n + di.shape[0], dtype=np.uint32)
-        for c, (start, width) in enumerate(zip(self._plan.starts, self._plan.widths, strict=True)):
-            keys = chunk_keys(dw, start, width)
+        for c, (start, width, prefix) in enumerate(self._chunks()):
+            full = chunk_keys(dw, start, width)
+            keys = full & ((1 << prefix) - 1)
+            sfx = (full >> prefix).astype(np.uint8)
             order = np.argsort(keys, kind="stable")
-            counts = np.bincount(keys, minlength=1 << width)
+            counts = np.bincount(keys, minlength=1 << prefix)
             off = self._offsets[c]
             if n == 0:
                 self._tables[c] = new_pos[order]
+                self._suffixes[c] = sfx[order] if width > prefix else self._suffixes[c]
             else:
-                self._tables[c] = np.insert(self._tables[c], off[keys[order] + 1].astype(np.int64), new_pos[order])
-            grow = np.zeros((1 << width) + 1, dtype=np.uint32)
+                at = off[keys[order] + 1].astype(np.int64)
+                self._tables[c] = np.insert(self._tables[c], at, new_pos[order])
+                if width > prefix:
+                    self._suffixes[c] = np.insert(self._suffixes[c], at, sfx[order])
+            grow = np.zeros((1 << prefix) + 1, dtype=np.uint32)
             np.cumsum(counts, out=grow[1:])
             self._offsets[c] = off + grow
         if n == 0:
@@ -256,9 +263,19 @@ class PDQIndex:
             raise MalformedHashError(f"search takes one hash, got {qa.shape[0]}; use search_batch")
         return self.search_batch(qa, t)[0]
 
-    def search_batch(self, queries: object, t: int = DEFAULT_THRESHOLD, batch: int = 256) -> list[SearchResult]:
-        """Entries within distance ``t`` of each query row of a ``(q, 32)`` uint8 array (order preserved)."""
+    def search_batch(
+        self, queries: object, t: int = DEFAULT_THRESHOLD, batch: int = 128, method: str = "auto"
+    ) -> list[SearchResult]:
+        """Entries within distance ``t`` of each query row of a ``(q, 32)`` uint8 array (order preserved).
+
+        ``method`` is ``"auto"`` (probe the tables unless ``t`` is so large that a linear scan is cheaper),
+        ``"probe"`` or ``"scan"``; all three return identical results, the choice only affects speed.
+        """
         t = validate_threshold(t)
+        if method not in ("auto", "probe", "scan"):
+            raise ValueError(f"method must be 'auto', 'probe' or 'scan', got {method!r}")
+        if not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a positive integer, got {batch!r}")
         qa = as_hash_array(queries, "queries")
         nq = qa.shape[0]
         if nq == 0:
@@ -269,7 +286,7 @@ class PDQIndex:
         parts_d: list[np.ndarray] = []
         for lo in range(0, nq, batch):
             sub = np.ascontiguousarray(qc[:, lo : lo + batch])
-            qi, pos, dist = self._search_main(sub, t)
+            qi, pos, dist = self._search_main(sub, t, method)
             parts_q.append(qi + lo)
             parts_id.append(self._ids[pos])
             parts_d.append(dist)
@@ -279,28 +296,35 @@ class PDQIndex:
             parts_d.append(dist)
         return _group(nq, np.concatenate(parts_q), np.concatenate(parts_id), np.concatenate(parts_d))
 
+    def _chunks(self) -> list[tuple[int, int, int]]:
+        return list(zip(self._plan.starts, self._plan.widths, self._plan.prefixes, strict=True))
+
     def _estimated_candidates(self, radii: Sequence[int]) -> float:
         n = self._ids.shape[0]
         return sum(
-            flip_masks(w, r).shape[0] * n / (1 << w) for w, r in zip(self._plan.widths, radii, strict=True) if r >= 0
+            float(prefix_probes(p, r)[0].shape[0] * n / (1 << p))
+            for p, r in zip(self._plan.prefixes, radii, strict=True)
+            if r >= 0
         )
 
-    def _search_main(self, qc: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _search_main(self, qc: np.ndarray, t: int, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = self._ids.shape[0]
         if n == 0:
             return _EMPTY_IDS, _EMPTY_IDS, _EMPTY_D
         radii = radii_for_threshold(t, self._plan.m)
-        if self._estimated_candidates(radii) * 16 > n:  # probing would touch most entries: a scan is cheaper
+        scan_cheaper = self._estimated_candidates(radii) * 16 > n  # probing would touch most entries
+        if method == "scan" or (method == "auto" and scan_cheaper):
             return self._scan_main(qc, t)
         out_q: list[np.ndarray] = []
         out_p: list[np.ndarray] = []
         out_d: list[np.ndarray] = []
-        for c, (start, width) in enumerate(zip(self._plan.starts, self._plan.widths, strict=True)):
+        for c, (start, width, prefix) in enumerate(self._chunks()):
             r = radii[c]
             if r < 0:
                 continue
-            masks = flip_masks(width, r)
-            keys = chunk_keys(qc, start, width)[:, None] ^ masks[None, :]
+            masks, budget = prefix_probes(prefix, r)
+            qfull = chunk_keys(qc, start, width)
+            keys = (qfull & ((1 << prefix) - 1))[:, None] ^ masks[None, :]
             off = self._offsets[c]
             starts = off[keys].ravel()
             counts = off[keys + 1].ravel() - starts
@@ -311,8 +335,16 @@ class PDQIndex:
             ends = np.cumsum(cnt)
             total = int(ends[-1])
             idx = np.arange(total, dtype=np.int64) + np.repeat(starts[nz].astype(np.int64) - (ends - cnt), cnt)
+            probe = np.repeat(nz, cnt)
+            nmask = masks.shape[0]
+            if width > prefix:  # cheap filter on the stored suffix bits before any random access
+                qsfx = (qfull >> prefix).astype(np.uint8)
+                probe_q = np.repeat(qsfx, nmask)
+                probe_b = np.tile(budget, qfull.shape[0])
+                ok = np.flatnonzero(np.bitwise_count(self._suffixes[c][idx] ^ probe_q[probe]) <= probe_b[probe])
+                idx, probe = idx[ok], probe[ok]
             pos = self._tables[c][idx]
-            qi = np.repeat(nz // masks.shape[0], cnt)
+            qi = probe // nmask
             qi, pos, dist = self._verify(qc, t, qi, pos)
             if qi.size == 0:
                 continue
@@ -388,7 +420,13 @@ class PDQIndex:
         for c in range(self._plan.m):
             arrays[f"table{c}"] = self._tables[c]
             arrays[f"offsets{c}"] = self._offsets[c]
-        meta = {"widths": list(self._plan.widths), "n_dead": self._n_dead, "delta_max": self._delta_max}
+            arrays[f"suffixes{c}"] = self._suffixes[c]
+        meta = {
+            "widths": list(self._plan.widths),
+            "prefixes": list(self._plan.prefixes),
+            "n_dead": self._n_dead,
+            "delta_max": self._delta_max,
+        }
         return write_snapshot(Path(path), _KIND, _VERSION, meta, arrays)
 
     @classmethod
@@ -397,9 +435,10 @@ class PDQIndex:
         meta, arrays = read_snapshot(Path(path), _KIND, _VERSION, verify=verify)
         try:
             widths = [int(w) for w in meta["widths"]]
-            index = cls(chunks=len(widths), delta_max=int(meta["delta_max"]))
-            if tuple(widths) != index._plan.widths:
-                raise ValueError(f"chunk widths {widths} are not an even split")
+            prefixes = [int(p) for p in meta["prefixes"]]
+            index = cls(chunks=len(widths), prefix_bits=max(prefixes), delta_max=int(meta["delta_max"]))
+            if tuple(widths) != index._plan.widths or tuple(prefixes) != index._plan.prefixes:
+                raise ValueError(f"chunk widths {widths} / prefixes {prefixes} are not a supported plan")
             perm = arrays["perm"]
             if perm.shape != (HASH_BITS,) or not np.array_equal(np.sort(perm), np.arange(HASH_BITS)):
                 raise ValueError("bit permutation is invalid")
@@ -411,9 +450,14 @@ class PDQIndex:
                 raise ValueError("array dtypes are wrong")
             tables = [arrays[f"table{c}"] for c in range(len(widths))]
             offsets = [arrays[f"offsets{c}"] for c in range(len(widths))]
-            for w, tab, off in zip(widths, tables, offsets, strict=True):
-                if tab.shape != (n,) or off.shape != ((1 << w) + 1,) or tab.dtype != np.uint32:
+            suffixes = [arrays[f"suffixes{c}"] for c in range(len(widths))]
+            for w, p, tab, off, sfx in zip(widths, prefixes, tables, offsets, suffixes, strict=True):
+                if tab.shape != (n,) or off.shape != ((1 << p) + 1,) or tab.dtype != np.uint32:
                     raise ValueError("table shapes are wrong")
+                if sfx.dtype != np.uint8 or sfx.shape != ((n,) if w > p else (0,)):
+                    raise ValueError("suffix arrays are wrong")
+                if n and int(np.diff(off.astype(np.int64)).min()) < 0:
+                    raise ValueError("table offsets are not monotonic")
                 if int(off[0]) != 0 or int(off[-1]) != n or (n and int(tab.max()) >= n):
                     raise ValueError("table offsets or positions are out of range")
             n_dead = int(meta["n_dead"])
@@ -423,7 +467,7 @@ class PDQIndex:
             raise SnapshotCorruptError(f"{path}: inconsistent PDQ index snapshot ({exc})") from exc
         index._perm = perm.astype(np.uint16)
         index._cols, index._ids, index._alive, index._id_order = cols, ids, alive.astype(np.bool_), id_order
-        index._tables, index._offsets, index._n_dead = tables, offsets, n_dead
+        index._tables, index._offsets, index._suffixes, index._n_dead = tables, offsets, suffixes, n_dead
         return index
 
 

@@ -36,7 +36,9 @@ def _pad(n: int) -> int:
     return (-n) % _ALIGN
 
 
-def write_snapshot(path: Path, kind: str, version: int, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> int:
+def write_snapshot(
+    path: Path, kind: str, version: int, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+) -> int:
     """Atomically write ``arrays`` and ``meta`` to ``path``; return the number of bytes written."""
     path = Path(path)
     entries: list[dict[str, Any]] = []
@@ -46,12 +48,14 @@ def write_snapshot(path: Path, kind: str, version: int, meta: Mapping[str, Any],
         a = np.ascontiguousarray(arr)
         if a.dtype.byteorder == ">":
             a = a.astype(a.dtype.newbyteorder("<"))
-        entries.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": a.nbytes})
+        entries.append(
+            {"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": a.nbytes}
+        )
         prepared.append(a)
         offset += a.nbytes + _pad(a.nbytes)
     digest = hashlib.sha256()
     for a in prepared:
-        digest.update(memoryview(a.reshape(-1).view(np.uint8)))
+        digest.update(a.reshape(-1).view(np.uint8).data)
         digest.update(b"\0" * _pad(a.nbytes))
     header = {"kind": kind, "version": version, "meta": dict(meta), "arrays": entries, "sha256": digest.hexdigest()}
     head = json.dumps(header, sort_keys=True).encode()
@@ -63,7 +67,7 @@ def write_snapshot(path: Path, kind: str, version: int, meta: Mapping[str, Any],
         with os.fdopen(fd, "wb") as fh:
             fh.write(prefix)
             for a in prepared:
-                fh.write(memoryview(a.reshape(-1).view(np.uint8)))
+                fh.write(a.reshape(-1).view(np.uint8).data)
                 fh.write(b"\0" * _pad(a.nbytes))
             fh.flush()
             os.fsync(fh.fileno())
@@ -145,7 +149,7 @@ def _read_open(
             if off != expected_off or off + nbytes + _pad(nbytes) > payload_len:
                 raise ValueError(f"array {e['name']} lies outside the payload (truncated file?)")
             arr = np.empty(shape, dtype=dt)
-            buf = memoryview(arr.reshape(-1)).cast("B") if arr.size else memoryview(b"")
+            buf = arr.reshape(-1).view(np.uint8).data
             if arr.size and fh.readinto(buf) != nbytes:
                 raise ValueError(f"array {e['name']} is truncated")
             pad = fh.read(_pad(nbytes))
