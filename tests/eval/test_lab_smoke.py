@@ -171,3 +171,26 @@ def test_bad_inputs_raise_specific_errors(shared_data: Path, tmp_path: Path) -> 
         run_robustness(images / "listed", images / "innocent", tmp_path, threshold=300, limit=2)
     with pytest.raises(EvalError):
         run_robustness(images / "listed", images / "innocent", tmp_path, transforms=["jpeg_7"], limit=2)
+
+
+def test_run_all_writes_every_report(shared_data: Path, tmp_path: Path) -> None:
+    from blindmatch.eval.runner import run_all
+
+    images = shared_data / "images"
+    summary = run_all(
+        images / "listed",
+        images / "innocent",
+        tmp_path,
+        limit=3,
+        transforms=["jpeg_75", "rotate_180"],
+        fp_transforms=["jpeg_50"],
+        comparators=(),
+        workers=1,
+    )
+    for name in ("robustness", "false_positives", "policy", "summary"):
+        assert (tmp_path / f"{name}.json").exists() and (tmp_path / f"{name}.html").exists()
+    assert summary["family_recall"]["jpeg"] == 1.0
+    assert summary["family_recall_dihedral"]["rotate_90"] == 1.0
+    assert summary["policy_at_t"]["account_threshold_t"] == 30
+    on_disk = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert on_disk["summary"]["n_listed"] == 3 and on_disk["provenance"]["git"]["commit"]

@@ -12,6 +12,7 @@ transform; it is never tuned per transform, and each report says so.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ __all__ = [
     "RobustnessReport",
     "Tables",
     "compute_tables",
+    "default_corpus",
     "run_all",
     "run_false_positives",
     "run_policy",
@@ -94,6 +96,12 @@ def _validate(threshold: int, min_quality: int | None, bits: int) -> None:
         raise InvalidParameterError(f"threshold must be an integer in [0, {bits}], got {threshold!r}")
     if min_quality is not None and not (isinstance(min_quality, int) and 0 <= min_quality <= 100):
         raise InvalidParameterError(f"min_quality must be an integer in [0, 100] or None, got {min_quality!r}")
+
+
+def default_corpus() -> tuple[Path, Path]:
+    """The DEV corpus folders: ``$BLINDMATCH_DATA/images/{listed,innocent}``, else ``<repo>/../shared/data``."""
+    root = Path(os.environ.get("BLINDMATCH_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data"))
+    return root / "images" / "listed", root / "images" / "innocent"
 
 
 def compute_tables(
@@ -894,10 +902,50 @@ def run_all(
         "total_seconds": time.perf_counter() - t0,
         "reports": [str(p) for p in (rob.html_path, fp.html_path, pol.html_path)],
     }
-    import json
-
-    from blindmatch.eval.report import to_jsonable
-
-    Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=2) + "\n", encoding="utf-8")
+    fam_rows = tuple(
+        (f.family, f.transforms, f.recall, f.recall_dihedral, f.worst_transform, f.worst_recall) for f in rob.families
+    )
+    fp_rows = tuple(
+        (
+            s.label,
+            s.pairs,
+            s.matches,
+            s.rate_ci95[1],
+            s.extrapolation.get(str(10**6), {}).get("upper95"),
+            s.extrapolation.get(str(10**7), {}).get("upper95"),
+        )
+        for s in fp.summaries
+    )
+    write_report(
+        "summary",
+        {"summary": summary, "parameters": tables.parameters, "data": tables.data, "provenance": provenance()},
+        [],
+        out,
+        title="blindmatch evaluation summary",
+        headlines=[
+            f"Hasher {rob.hasher}; {tables.data['n_listed']} listed × {tables.data['n_innocent']} innocent benign "
+            f"photos; rule: distance ≤ {threshold}, quality ≥ {min_quality} (fixed, never tuned per transform).",
+            *[f"Detailed report: {p.name}" for p in (rob.html_path, fp.html_path, pol.html_path) if p is not None],
+        ],
+        tables=[
+            Table(
+                "Recall per family",
+                ("family", "transforms", "recall", "recall (dihedral)", "worst transform", "worst recall"),
+                fam_rows,
+            ),
+            Table(
+                "False matches",
+                (
+                    "condition",
+                    "pairs",
+                    "pairs ≤ t",
+                    "95% upper per pair",
+                    "P[match] vs 10^6 list (95% upper)",
+                    "P[match] vs 10^7 list (95% upper)",
+                ),
+                fp_rows,
+            ),
+        ],
+        notes=[NOT_TUNED, DATA_NOTE],
+    )
     return summary
