@@ -458,6 +458,25 @@ class ListStore:
         with self.db.engine.connect() as conn:
             return [_entry_from_row(r.list_name, r) for r in conn.execute(q.order_by(_ENTRIES.c.id))]
 
+    def live_hashes_by_signal(
+        self, signal_type: SignalType | str, *, enabled_only: bool = True
+    ) -> list[tuple[str, str, str]]:
+        """``(list_name, entry_id, value)`` of every live entry of one type: the cheap form for building an index.
+
+        Skips building full :class:`ListEntry` objects (timestamps, metadata JSON), which dominates
+        :meth:`live_entries_by_signal` on large lists.
+        """
+        st = parse_signal_type(signal_type)
+        q = (
+            select(_LISTS.c.name, _ENTRIES.c.entry_id, _ENTRIES.c.value)
+            .join(_LISTS, _LISTS.c.id == _ENTRIES.c.list_id)
+            .where(and_(_ENTRIES.c.signal_type == st.value, _ENTRIES.c.removed_in_version.is_(None)))
+        )
+        if enabled_only:
+            q = q.where(_LISTS.c.enabled.is_(True))
+        with self.db.engine.connect() as conn:
+            return [(r[0], r[1], r[2]) for r in conn.execute(q.order_by(_ENTRIES.c.id))]
+
     def changes_since(self, name: str, version: int) -> ChangeSet:
         """What changed in the list after ``version`` (see :class:`ChangeSet`)."""
         with self.db.engine.connect() as conn:
