@@ -68,3 +68,16 @@ def test_protocol_bench_runs_and_opens_exactly_the_listed_images() -> None:
     assert out["opened"] == 3  # every other query image is a list entry
     assert out["voucher_token_count"] == 1 and out["table_slots"] >= 50 / 0.45
     assert isinstance(out["group_ops_us"], dict)
+
+
+def test_open_count_histogram_and_synthetic_distribution() -> None:
+    import numpy as np
+
+    from blindmatch.privacy.bench import measure_open_counts
+    from blindmatch.privacy.client import token_count_histogram
+
+    a, b = os.urandom(32), os.urandom(32)
+    z = np.zeros(256)
+    hist = measure_open_counts(ExactTokenScheme(), [(a, a, z), (a, b, z), (b, b, z)])
+    assert hist == {0: 1, 1: 2}
+    assert token_count_histogram([1, 2, 2, 2]) == ((1, 0.25), (2, 0.75))

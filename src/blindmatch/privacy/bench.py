@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,7 +24,7 @@ from .scheme import TokenScheme
 from .server import VoucherServer
 from .table import CustodianTable
 
-__all__ = ["measure_group_ops", "run_protocol_bench"]
+__all__ = ["measure_group_ops", "measure_open_counts", "run_protocol_bench", "run_recovery_bench"]
 
 
 def _per_op_us(fn: Callable[[], object], n: int) -> float:
@@ -160,3 +160,14 @@ def run_recovery_bench(
         "median_trials": statistics.median(trials) if trials else None,
         "search_budget": search_budget,
     }
+
+
+def measure_open_counts(scheme: TokenScheme, pairs: Iterable[tuple[bytes, bytes, np.ndarray]]) -> dict[int, int]:
+    """Histogram of 'entries a real match opens': for (listed PDQ, edited-copy PDQ, margins) triples, how many of
+    the copy's query tokens equal a list token of the entry. Feed the non-zero part to
+    :func:`.client.token_count_histogram` to configure ``synthetic_open_counts`` (spec §6, privacy §3)."""
+    hist: dict[int, int] = {}
+    for listed, query, margins in pairs:
+        n = len(set(scheme.list_tokens(listed)) & set(scheme.query_tokens(query, margins)))
+        hist[n] = hist.get(n, 0) + 1
+    return dict(sorted(hist.items()))
