@@ -4,6 +4,8 @@ import io
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from blindmatch.hashing.signals import SignalType
 from blindmatch.lists import ImportFormatError, ListEntry, make_entry
@@ -315,3 +317,61 @@ def test_unknown_format() -> None:
     with pytest.raises(UnknownFormatError, match="known: csv"):
         get_format("xlsx")
     assert set(FORMATS) == {"csv", "jsonl", "te-text", "te-csv", "ncmec-xml"}
+
+
+# ----------------------------------------------------------------- limits and properties
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "te-text"])
+def test_overlong_line_is_refused_without_reading_it_whole(fmt: str) -> None:
+    from blindmatch.lists.formats.common import MAX_LINE_CHARS
+
+    header = {"csv": "signal_type,value\n", "jsonl": "", "te-text": ""}[fmt]
+    text = header + "x" * (MAX_LINE_CHARS + 10) + "\n"
+    with pytest.raises(ImportFormatError, match="longer than"):
+        read(fmt, text)
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+_json_scalar = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    source_org=_text,
+    scheme=_text,
+    label=_text,
+    licence=_text,
+    entry_id=st.text(st.characters(min_codepoint=32, blacklist_categories=("Cs",)), min_size=1, max_size=40).filter(
+        lambda s: s.strip() == s and s.strip() != ""
+    ),
+    meta=st.dictionaries(st.text(max_size=10).filter(lambda k: k not in ("tags",)), _json_scalar, max_size=4),
+    value=st.binary(min_size=32, max_size=32),
+    fmt=st.sampled_from(["csv", "jsonl"]),
+)
+def test_round_trip_property(
+    source_org: str,
+    scheme: str,
+    label: str,
+    licence: str,
+    entry_id: str,
+    meta: dict[str, object],
+    value: bytes,
+    fmt: str,
+) -> None:
+    """Any text in any field survives export and import unchanged (commas, quotes, newlines, unicode)."""
+    entry = make_entry(
+        entry_id=entry_id,
+        signal_type="pdq",
+        value=value.hex(),
+        source_org=source_org,
+        classification_scheme=scheme,
+        classification_label=label,
+        licence=licence,
+        metadata=meta,
+    )
+    buf = io.StringIO(newline="")
+    get_format(fmt).write([entry], buf)
+    [back] = list(get_format(fmt).read(io.StringIO(buf.getvalue(), newline="")))
+    assert isinstance(back, ListEntry)
+    assert back.content_key() == entry.content_key()

@@ -110,3 +110,42 @@ def count(report: ImportReport, record: ImportRecord) -> ImportRecord:
     else:
         report.entries += 1
     return record
+
+
+#: Longest physical line any text importer accepts (a list row is a few hundred characters).
+MAX_LINE_CHARS = 1_000_000
+
+
+def bounded_lines(stream: Iterable[str], *, source: str | None = None, limit: int = MAX_LINE_CHARS) -> Iterator[str]:
+    """Yield the lines of ``stream``, refusing (with its line number) any line longer than ``limit``.
+
+    For file objects the line is read with ``readline(limit + 1)``, so a hostile file without newlines cannot
+    make the importer load gigabytes into one string.
+    """
+    readline = getattr(stream, "readline", None)
+    n = 0
+    if callable(readline):
+        while True:
+            line = readline(limit + 1)
+            if not line:
+                return
+            n += 1
+            if len(line) > limit:
+                raise ImportFormatError(f"line longer than {limit} characters", line=n, source=source)
+            yield line
+    else:
+        for line in stream:
+            n += 1
+            if len(line) > limit:
+                raise ImportFormatError(f"line longer than {limit} characters", line=n, source=source)
+            yield line
+
+
+def bounded_chunks(stream: Iterable[str], *, size: int = 65536) -> Iterator[str]:
+    """Yield text in chunks of at most ``size`` characters (for parsers that do not need lines)."""
+    read = getattr(stream, "read", None)
+    if callable(read):
+        while chunk := read(size):
+            yield chunk
+    else:
+        yield from stream

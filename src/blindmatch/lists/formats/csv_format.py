@@ -11,6 +11,7 @@ from blindmatch.lists.formats.common import (
     ImportRecord,
     ImportReport,
     OnError,
+    bounded_lines,
     count,
     row_failed,
 )
@@ -29,7 +30,7 @@ def read_csv(
 ) -> Iterator[ImportRecord]:
     """Stream records from a blindmatch CSV file. The header must name at least ``signal_type`` and ``value``."""
     rep = report if report is not None else ImportReport()
-    reader = csv.reader(stream, strict=True)
+    reader = csv.reader(bounded_lines(stream, source=source), strict=True)
     try:
         header = next(reader, None)
         if header is None:

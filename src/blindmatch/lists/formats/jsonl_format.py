@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO
 
 from blindmatch.lists.errors import ImportFormatError, InvalidEntryError
-from blindmatch.lists.formats.common import ImportRecord, ImportReport, OnError, count, row_failed
+from blindmatch.lists.formats.common import ImportRecord, ImportReport, OnError, bounded_lines, count, row_failed
 from blindmatch.lists.formats.fields import entry_to_row, row_to_record
 from blindmatch.lists.model import ListEntry
 
@@ -46,7 +46,7 @@ def read_jsonl(
     rep = report if report is not None else ImportReport()
     line = 0
     try:
-        for line, text in enumerate(stream, start=1):
+        for line, text in enumerate(bounded_lines(stream, source=source), start=1):
             if not text.strip():
                 continue
             rep.rows += 1

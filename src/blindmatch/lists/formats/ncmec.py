@@ -34,6 +34,7 @@ from blindmatch.lists.formats.common import (
     ImportReport,
     OnError,
     RowError,
+    bounded_chunks,
     count,
     row_failed,
 )
@@ -230,7 +231,7 @@ def read_ncmec_xml(
     if page is not None:
         parser.page = page
     try:
-        for chunk in stream:
+        for chunk in bounded_chunks(stream):
             yield from _records(parser.feed(chunk), rep, on_error, source)
         yield from _records(parser.feed("", final=True), rep, on_error, source)
     except UnicodeDecodeError as exc:

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from blindmatch.hashing.signals import SignalType, UnknownSignalTypeError, parse_signal_type
 from blindmatch.lists.errors import ImportFormatError, InvalidEntryError
-from blindmatch.lists.formats.common import ImportRecord, ImportReport, OnError, count, row_failed
+from blindmatch.lists.formats.common import ImportRecord, ImportReport, OnError, bounded_lines, count, row_failed
 from blindmatch.lists.model import ListEntry, make_entry
 
 __all__ = ["TE_CSV_COLUMNS", "TE_SCHEME", "read_te_csv", "read_te_text", "write_te_csv", "write_te_text"]
@@ -60,7 +60,7 @@ def read_te_text(
     rep = report if report is not None else ImportReport()
     line = 0
     try:
-        for line, text in enumerate(stream, start=1):
+        for line, text in enumerate(bounded_lines(stream, source=source), start=1):
             stripped = text.strip()
             if not stripped or stripped.startswith("#"):
                 continue
@@ -93,7 +93,7 @@ def read_te_csv(
 ) -> Iterator[ImportRecord]:
     """Stream entries from ``threatexchange dataset -P --csv`` output (header row required)."""
     rep = report if report is not None else ImportReport()
-    reader = csv.reader(stream, strict=True)
+    reader = csv.reader(bounded_lines(stream, source=source), strict=True)
     try:
         header = next(reader, None)
         if header is None:
