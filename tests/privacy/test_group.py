@@ -65,3 +65,14 @@ def test_hash_to_point_is_domain_separated_and_deterministic() -> None:
 
 def test_secret_scalars_do_not_print() -> None:
     assert "hidden" in repr(Scalar.random())
+
+
+@pytest.mark.parametrize("data", [b"\x01" * 31, bytes(32), b"\xff" * 32, (2**255 - 19).to_bytes(32, "little")])
+def test_decode_mul_rejects_what_decode_rejects(data: bytes) -> None:
+    with pytest.raises(InvalidPointError):
+        Point.decode_mul(data, Scalar.random())
+
+
+def test_decode_mul_equals_decode_then_mul() -> None:
+    p, s = Point.random(), Scalar.random()
+    assert Point.decode_mul(p.raw, s) == p.mul(s)

@@ -181,7 +181,7 @@ class VoucherServer:
         opened_entries = 0
         for e in v.entries:
             try:
-                r = Point.decode(e.q).mul(self.alpha).raw
+                r = Point.decode_mul(e.q, self.alpha).raw
             except (InvalidPointError, GroupError) as exc:
                 raise VoucherError(f"voucher entry has an invalid point: {exc}") from None
             for j, wrap in enumerate(e.wraps, start=1):
