@@ -35,6 +35,8 @@ import numpy.typing as npt
 from PIL import Image
 
 from blindmatch.hashing.signals import InvalidHashError, normalize_hash
+from blindmatch.media.errors import MediaError
+from blindmatch.media.modes import to_display_image
 
 __all__ = [
     "DIHEDRAL_NAMES",
@@ -407,8 +409,6 @@ def reference_resize_indices(size: int, target: int = REFERENCE_DOWNSAMPLE_DIM) 
 def _exact_luma(img: Image.Image) -> F32:
     """Luminance exactly as the reference tool builds it from decoded pixels (resize first, then luma)."""
     grey = img.mode == "L"
-    if not grey and img.mode != "RGB":
-        raise PdqInputError(f"exact mode needs an 'L' or 'RGB' image (decode with blindmatch.media), got {img.mode!r}")
     pixels = np.asarray(img)
     height, width = pixels.shape[:2]
     if height == 0 or width == 0:
@@ -423,8 +423,6 @@ def _exact_luma(img: Image.Image) -> F32:
 
 
 def _binding_luma(img: Image.Image) -> F32:
-    if img.mode not in ("L", "RGB"):
-        raise PdqInputError(f"need an 'L' or 'RGB' image (decode with blindmatch.media), got {img.mode!r}")
     pixels = np.asarray(img)
     if pixels.size == 0:
         raise PdqInputError(f"image has no pixels: {img.width}x{img.height}")
@@ -434,7 +432,18 @@ def _binding_luma(img: Image.Image) -> F32:
 
 
 def image_luma(img: Image.Image, mode: PdqMode = "exact") -> F32:
-    """The luminance array ``mode`` hashes (see the module docstring)."""
+    """The luminance array ``mode`` hashes (see the module docstring).
+
+    Images in other pixel modes than 'RGB'/'L' are first converted to what a person sees
+    (:func:`blindmatch.media.to_display_image`: alpha on white, CMYK/LAB/HSV converted, wide grey scaled).
+    """
+    if mode not in ("exact", "fast", "full"):
+        raise PdqInputError(f"unknown PDQ mode {mode!r} (expected 'exact', 'full' or 'fast')")
+    if img.mode not in ("RGB", "L"):
+        try:
+            img = to_display_image(img)
+        except MediaError as exc:
+            raise PdqInputError(str(exc)) from exc
     if mode in ("exact", "fast"):
         return _exact_luma(img)
     if mode == "full":
