@@ -217,3 +217,55 @@ def test_synthetic_flood_is_flagged_and_recovery_work_is_bounded(world: World) -
     assert c["synthetic_cap_exceeded"] >= 1
     assert c["recovery_skipped"] == 6  # n = 17..22 (no power of two) are skipped once past 4(t + c) = 16
     assert c["recovery_attempts"] + c["recovery_skipped"] == flood - T + 1
+
+
+def test_account_state_round_trips_through_json(world: World) -> None:
+    from blindmatch.privacy.errors import DecodeError
+    from blindmatch.privacy.server import AccountState, InMemoryStateStore
+
+    store = InMemoryStateStore()
+    client, server = _pair(world, store=store)
+    for i in range(T - 1):
+        server.receive("alice", client.make_voucher(world.listed[i]))
+    server.receive("alice", client.make_voucher(os.urandom(32)))
+    # persist, reload into a fresh server, and cross the threshold there
+    text = server.state("alice").to_json()
+    store2 = InMemoryStateStore()
+    store2.save(AccountState.from_json(text))
+    _, server2 = _pair(world, store=store2)
+    event = server2.receive("alice", client.make_voucher(world.listed[T - 1])).event
+    assert event is not None and len(event.matches) == T
+    with pytest.raises(DecodeError):
+        AccountState.from_json('{"format": 1}')
+
+
+def test_vouchers_for_an_older_table_version_still_open_after_a_delta(world: World) -> None:
+    from blindmatch.privacy.published import apply_delta, encode_delta, make_manifest
+
+    w = make_world(20)
+    client, server = _pair(w)
+    old_id = w.table.root[:8]
+    base = w.custodian.root
+    changes = w.custodian.update(ExactTokenScheme().list_tokens(os.urandom(32)), [], epoch=2)
+    signed = make_manifest(
+        w.custodian,
+        list_id="test-list",
+        list_version=2,
+        scheme=ExactTokenScheme(),
+        signers=w.keys[:2],
+        previous_root=base,
+    )
+    new_table = apply_delta(w.table, encode_delta(base, signed, changes), w.policy)
+    server.accept_table(new_table.root[:8])
+    assert server.receive("alice", client.make_voucher(w.listed[0])).opened  # made against the old version
+    server.retire_table(old_id)
+    with pytest.raises(WrongTableError):
+        server.receive("alice", client.make_voucher(w.listed[1]))
+
+
+def test_rolled_back_table_is_refused(world: World) -> None:
+    from blindmatch.privacy.errors import TableVerificationError
+    from blindmatch.privacy.published import verify_table
+
+    with pytest.raises(TableVerificationError, match="older"):
+        verify_table(world.blob, world.policy, min_list_version=2)

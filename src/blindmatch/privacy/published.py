@@ -121,13 +121,20 @@ def _check_slot(index: int, slot: bytes) -> None:
         raise TableVerificationError(f"slot {index} is not a valid point: {exc}") from None
 
 
-def verify_table(data: bytes, policy: TrustPolicy) -> VerifiedTable:
-    """Parse and fully verify a published table (signatures, points, Merkle root); raise on any mismatch."""
+def verify_table(data: bytes, policy: TrustPolicy, *, min_list_version: int = 0) -> VerifiedTable:
+    """Parse and fully verify a published table (signatures, points, Merkle root); raise on any mismatch.
+
+    ``min_list_version``: the highest version the client has already accepted; an older (rolled-back) table
+    from a stale mirror is refused."""
     if data[:4] != _TABLE_MAGIC:
         raise DecodeError("not a blindmatch table (bad magic or version)")
     signed, offset = _read_manifest(data, 4)
     signers = verify_signatures(signed, policy)
     m = signed.manifest
+    if m.list_version < min_list_version:
+        raise TableVerificationError(
+            f"table is list version {m.list_version}, older than the accepted version {min_list_version}"
+        )
     if m.table_size < 1:
         raise ManifestError("table size must be positive")
     if len(data) != offset + 32 * m.table_size:

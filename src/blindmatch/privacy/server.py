@@ -14,6 +14,7 @@ Every rejection raises a specific error *after* being counted in the account's c
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .client import VoucherConfig
 from .errors import (
+    DecodeError,
     DuplicateShareError,
     DuplicateVoucherError,
     GroupError,
@@ -94,6 +96,41 @@ class AccountState:
     def bump(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by
 
+    def to_json(self) -> str:
+        """Serialise for storage. Contains the recovered secret once past the threshold: store it encrypted."""
+        return json.dumps(
+            {
+                "format": 1,
+                "account_id": self.account_id,
+                "seen": sorted(v.hex() for v in self.seen_voucher_ids),
+                "opened": [
+                    [o.voucher_id.hex(), str(o.x), str(o.y), o.inner.hex(), o.entries_opened] for o in self.opened
+                ],
+                "secret": None if self.secret is None else str(self.secret),
+                "counters": self.counters,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> AccountState:
+        try:
+            obj = json.loads(text)
+            if obj["format"] != 1:
+                raise DecodeError(f"unsupported account state format {obj['format']!r}")
+            return cls(
+                account_id=str(obj["account_id"]),
+                seen_voucher_ids={bytes.fromhex(v) for v in obj["seen"]},
+                opened=[
+                    OpenedShare(bytes.fromhex(v), int(x), int(y), bytes.fromhex(inner), int(n))
+                    for v, x, y, inner, n in obj["opened"]
+                ],
+                secret=None if obj["secret"] is None else int(obj["secret"]),
+                counters={str(k): int(v) for k, v in obj["counters"].items()},
+            )
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise DecodeError(f"malformed account state: {exc}") from None
+
 
 class AccountStateStore(Protocol):
     def load(self, account_id: str) -> AccountState | None: ...
@@ -139,6 +176,14 @@ class VoucherServer:
         self.verify = verify
         self.store: AccountStateStore = store if store is not None else InMemoryStateStore()
         self.search_budget = search_budget
+
+    def accept_table(self, table_id: bytes) -> None:
+        """Accept vouchers made against another table version (after a delta; α is unchanged)."""
+        self.table_ids.add(bytes(table_id))
+
+    def retire_table(self, table_id: bytes) -> None:
+        """Stop accepting vouchers made against a table version (e.g. one whose list had an entry removed)."""
+        self.table_ids.discard(bytes(table_id))
 
     def state(self, account_id: str) -> AccountState:
         return self.store.load(account_id) or AccountState(account_id)
