@@ -194,38 +194,36 @@ def _box_axis0(x: F32, window: int) -> F32:
 
     The window is centred (``(window + 2) // 2`` samples ahead); near the ends it shrinks and the divisor
     follows. The running sum is updated by one add and one subtract per step, exactly as the C++ does, so
-    rounding matches.
+    rounding matches. Each running sum is written into the output row and all rows are divided by their window
+    counts at the end (the same float32 division the C++ does per element, done in one call).
     """
     n = x.shape[0]
     half = (window + 2) // 2
     out = np.empty_like(x)
-    acc = np.zeros(x.shape[1:], dtype=np.float32)
-    ri = li = oi = 0
-    count = 0
-    for _ in range(half - 1):
-        acc += x[ri]
-        count += 1
-        ri += 1
-    for _ in range(window - half + 1):
-        acc += x[ri]
-        count += 1
-        np.divide(acc, np.float32(count), out=out[oi])
-        ri += 1
-        oi += 1
-    divisor = np.float32(count)
-    for _ in range(n - window):
-        acc += x[ri]
-        acc -= x[li]
-        np.divide(acc, divisor, out=out[oi])
-        li += 1
-        ri += 1
-        oi += 1
-    for _ in range(half - 1):
-        acc -= x[li]
-        count -= 1
-        np.divide(acc, np.float32(count), out=out[oi])
-        li += 1
-        oi += 1
+    rows = list(x)
+    outs = list(out)
+    running = np.zeros(x.shape[1:], dtype=np.float32)
+    for row in rows[: half - 1]:  # phase 1: accumulate, no output yet
+        running = running + row
+    o = 0
+    for row in rows[half - 1 : window]:  # phase 2: growing window
+        np.add(running, row, out=outs[o])
+        running = outs[o]
+        o += 1
+    for add, sub in zip(rows[window:], rows[: n - window], strict=True):  # phase 3: full window
+        dst = outs[o]
+        np.add(running, add, out=dst)
+        np.subtract(dst, sub, out=dst)
+        running = dst
+        o += 1
+    for sub in rows[n - window : n - window + half - 1]:  # phase 4: shrinking window
+        np.subtract(running, sub, out=outs[o])
+        running = outs[o]
+        o += 1
+    counts = np.concatenate(
+        [np.arange(half, window + 1), np.full(max(n - window, 0), window), window - 1 - np.arange(half - 1)]
+    ).astype(np.float32)
+    out /= counts.reshape((-1,) + (1,) * (x.ndim - 1))
     return out
 
 
