@@ -87,24 +87,27 @@ def _fast_with(min_side: int) -> Callable[[Path], str]:
     return fast
 
 
-def _timed(fn: Callable[[Path], str], paths: Sequence[Path]) -> tuple[list[str], float]:
-    fn(paths[0])  # warm up imports and caches
-    start = time.perf_counter()
-    hashes = [fn(p) for p in paths]
-    return hashes, time.perf_counter() - start
-
-
 def _deviation(a: Sequence[str], b: Sequence[str]) -> dict[str, float]:
     d = [hamming_distance(x, y) for x, y in zip(a, b, strict=True)]
     return {"mean_bits": float(np.mean(d)), "max_bits": float(max(d)), "identical": float(sum(x == 0 for x in d))}
 
 
 def _bench_corpus(paths: Sequence[Path], methods: dict[str, Callable[[Path], str]]) -> dict[str, Any]:
-    hashes: dict[str, list[str]] = {}
-    speed: dict[str, float] = {}
-    for name, fn in methods.items():
-        hashes[name], elapsed = _timed(fn, paths)
-        speed[name] = len(paths) / elapsed
+    """Time every method on every file, interleaved file by file.
+
+    Interleaving means a burst of load from other processes on a shared machine slows all methods alike,
+    instead of whichever happened to be running; each method also hashes the first file once untimed (warm-up).
+    """
+    hashes: dict[str, list[str]] = {name: [] for name in methods}
+    seconds = dict.fromkeys(methods, 0.0)
+    for fn in methods.values():
+        fn(paths[0])
+    for path in paths:
+        for name, fn in methods.items():
+            start = time.perf_counter()
+            hashes[name].append(fn(path))
+            seconds[name] += time.perf_counter() - start
+    speed = {name: len(paths) / seconds[name] for name in methods}
     result: dict[str, Any] = {"files": len(paths), "files_per_s": speed}
     result["speedup_vs_hma"] = {name: speed[name] / speed["hma"] for name in methods if name != "hma"}
     result["deviation"] = {
