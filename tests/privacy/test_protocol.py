@@ -269,3 +269,28 @@ def test_rolled_back_table_is_refused(world: World) -> None:
 
     with pytest.raises(TableVerificationError, match="older"):
         verify_table(world.blob, world.policy, min_list_version=2)
+
+
+@settings(max_examples=8, deadline=None)
+@given(real=st.integers(min_value=0, max_value=T - 1), synthetic=st.integers(min_value=0, max_value=4))
+def test_below_threshold_no_inner_layer_decrypts(world: World, real: int, synthetic: int) -> None:
+    """Whatever mix of fewer than t real and any synthetic vouchers arrives, nothing is recovered or revealed."""
+    client, server = _pair(world, search_budget=300)
+    vouchers = [client.make_voucher(world.listed[i]) for i in range(real)]
+    vouchers += [client.make_voucher(os.urandom(32), synthetic=True) for _ in range(synthetic)]
+    events = [server.receive("alice", v).event for v in vouchers]
+    state = server.state("alice")
+    assert events == [None] * len(vouchers) and state.secret is None
+    assert len(state.opened) == real + synthetic
+
+
+@settings(max_examples=10, deadline=None)
+@given(pdq=st.binary(min_size=32, max_size=32), listed=st.booleans())
+def test_vouchers_of_one_image_share_no_bytes_beyond_the_header(world: World, pdq: bytes, listed: bool) -> None:
+    client, _ = _pair(world)
+    image = world.listed[0] if listed else pdq
+    a, b = client.make_voucher(image), client.make_voucher(image)
+    assert a[0] == b[0] and a[17:27] == b[17:27]  # version, table id, token count are public constants
+    assert a[1:17] != b[1:17]  # fresh voucher ids
+    chunks = lambda v: {v[i : i + 16] for i in range(27, len(v) - 16, 16)}  # noqa: E731
+    assert not chunks(a) & chunks(b)
