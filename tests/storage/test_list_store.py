@@ -363,3 +363,25 @@ def test_bench_function_runs_small() -> None:
     r = bench_lists(None, n=300)
     assert r["backend"] == "sqlite" and r["n"] == 300
     assert all(isinstance(v, float) and v >= 0 for k, v in r.items() if k.endswith("_s"))
+
+
+def test_concurrent_migrations(db_url: str) -> None:
+    """Several processes/threads migrating the same fresh database at once all succeed."""
+    dbs = [Database(db_url) for _ in range(3)]
+    errors: list[BaseException] = []
+
+    def run(db: Database) -> None:
+        try:
+            db.migrate()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(db,)) for db in dbs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert dbs[0].current_revision() == "0001_hash_lists"
+    for db in dbs:
+        db.dispose()
+    assert not errors, errors

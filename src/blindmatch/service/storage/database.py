@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +27,7 @@ __all__ = ["MIGRATIONS_DIR", "SQLITE_BUSY_TIMEOUT_MS", "Database", "normalize_ur
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+_MIGRATION_LOCK_ID = 0x626C696E64  # "blind"
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -48,6 +49,9 @@ def normalize_url(url: str | URL) -> URL:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite only opens a transaction before DML, so DDL (migrations) would autocommit statement by statement
+    # and a failed or concurrent migration could leave half a schema. We emit BEGIN ourselves instead.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     try:
         cur.execute("PRAGMA foreign_keys=ON")
@@ -56,6 +60,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
     finally:
         cur.close()
+
+
+_IMMEDIATE = "blindmatch_sqlite_begin_immediate"
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = "IMMEDIATE" if conn.get_execution_options().get(_IMMEDIATE) else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 class Database:
@@ -77,6 +89,7 @@ class Database:
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -107,7 +120,11 @@ class Database:
 
         cfg = self._alembic_config()
         try:
-            with self.engine.begin() as conn:
+            # SQLite: BEGIN IMMEDIATE takes the write lock first, so concurrent migrators wait for each other.
+            with self.engine.connect().execution_options(**{_IMMEDIATE: True}) as conn, conn.begin():
+                if self.is_postgresql:
+                    # Two processes starting at once must not both create the tables: serialise migrations.
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
         except SQLAlchemyError as exc:
