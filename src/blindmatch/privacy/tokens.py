@@ -278,7 +278,7 @@ class RankedFlipScheme:
     group: int = 1
     k: int = 40
     subsets: int = 2
-    budget: int = 128
+    budget: int = 64
     max_cost: float = math.inf
     positions: str = "lowfreq"
     pool: int = 0
