@@ -137,7 +137,8 @@ def decode_image(
         raise UnsupportedFormatError(f"not a supported image format ({describe_unknown(data[:16])})")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we apply our own pixel limit below
-        warnings.filterwarnings("ignore", message="Corrupt EXIF", category=UserWarning)  # EXIF is optional
+        # Pillow warns about damaged metadata (corrupt EXIF, truncated TIFF tags); damaged pixels still raise.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         try:
             img = Image.open(io.BytesIO(data), formats=[fmt])
         except Image.DecompressionBombError as exc:
