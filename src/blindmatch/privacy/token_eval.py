@@ -205,6 +205,24 @@ def _pair_collisions(
     return hits, images, n_tokens, n_entries
 
 
+def _all_pairs_collisions(
+    scheme: TokenScheme, images: Sequence[tuple[bytes, npt.NDArray[np.float32]]]
+) -> tuple[int, int, int]:
+    """(token-pair hits between distinct images, query tokens, images): every image queries all the others."""
+    table: Counter[bytes] = Counter()
+    own = []
+    for h, _ in images:
+        toks = set(scheme.list_tokens(h))
+        own.append(toks)
+        table.update(toks)
+    hits = n_tokens = 0
+    for (h, m), mine in zip(images, own, strict=True):
+        toks = set(scheme.query_tokens(h, m))
+        n_tokens += len(toks)
+        hits += sum(table.get(t, 0) for t in toks) - len(toks & mine)
+    return hits, n_tokens, len(images)
+
+
 def _upper95(count: int, trials: float) -> float:
     """One-sided 95% upper bound on a Poisson rate (exact for 0, normal approximation above)."""
     if trials <= 0:
@@ -275,26 +293,44 @@ def _leak_estimates(
             "expected_hits_per_image_at_list_size_upper95": _upper95(hits, n_tok * n_ent) * tok_per_image * list_size,
         }
     }
-    # shorter subsets: rate(k') measured, log2-linear fit, extrapolated to the scheme's k
+    # shorter subsets: rate(k') measured on all distinct pairs of real images (every innocent and listed image
+    # queries every other one), fitted as log2(rate) linear in k' (weights ~ sqrt(hits), Poisson errors) and
+    # extrapolated to the scheme's k, with a pessimistic variant at slope + 2 standard errors
     k = getattr(scheme, "k", None)
-    curve = []
+    pool = queries + [
+        (h, m) for h, m, q in zip(listed.hashes(), listed.margins, listed.quality, strict=True) if q >= MIN_QUALITY
+    ]
+    curve: list[dict[str, float]] = []
     for kk in short_ks:
         variant = _with_k(scheme, kk)
         if variant is None or not isinstance(k, int) or kk >= k:
             continue
-        h2, _, nt2, ne2 = _pair_collisions(variant, queries, entries)
-        curve.append({"k": kk, "token_pair_hits": h2, "rate": h2 / max(1, nt2 * ne2)})
-    usable = [c for c in curve if int(str(c["token_pair_hits"])) >= 5]
+        h2, nt2, n2 = _all_pairs_collisions(variant, pool)
+        curve.append({"k": kk, "token_pair_hits": h2, "rate": h2 / max(1, nt2 * (n2 - 1))})
+    usable = [c for c in curve if c["token_pair_hits"] >= 5]
     if isinstance(k, int) and len(usable) >= 2:
-        xs = np.array([float(str(c["k"])) for c in usable])
-        ys = np.log2([float(str(c["rate"])) for c in usable])
-        slope, intercept = np.polyfit(xs, ys, 1)
-        rate_k = float(2.0 ** (intercept + slope * k))
+        xs = np.array([c["k"] for c in usable])
+        ys = np.log2([c["rate"] for c in usable])
+        w = np.sqrt([c["token_pair_hits"] for c in usable])
+        if len(usable) >= 3:
+            (slope, intercept), cov = np.polyfit(xs, ys, 1, w=w, cov="unscaled")
+            # unscaled covariance with weights sqrt(n): log2 errors are ~ 1/(ln 2 · sqrt(n))
+            slope_se = float(np.sqrt(cov[0, 0])) / math.log(2)
+        else:
+            slope, intercept = np.polyfit(xs, ys, 1, w=w)
+            slope_se = math.nan
+        x0 = float(np.average(xs, weights=w))
+        y0 = float(intercept + slope * x0)
+        rate_k = float(2.0 ** (y0 + slope * (k - x0)))
+        rate_hi = float(2.0 ** (y0 + (slope + 2 * slope_se) * (k - x0))) if math.isfinite(slope_se) else math.nan
         out["k_extrapolated"] = {
             "curve": curve,
+            "pairs_from": f"{len(pool)} real images, all distinct pairs",
             "bits_per_subset_bit": float(-slope),
+            "bits_per_subset_bit_se": slope_se,
             "per_token_pair_rate": rate_k,
             "expected_hits_per_image_at_list_size": rate_k * tok_per_image * list_size,
+            "pessimistic_hits_per_image_at_list_size": rate_hi * tok_per_image * list_size,
         }
     else:
         out["k_extrapolated"] = {"curve": curve, "note": "scheme has no k field or too few collisions to fit"}
@@ -353,7 +389,7 @@ def evaluate_scheme(
     seed: int = 0,
     hasher: Hasher = project_pdq_hasher,
     cache_dir: Path | None = Path("/tmp/blindmatch-token-cache"),
-    short_ks: Sequence[int] = (16, 20, 24, 28),
+    short_ks: Sequence[int] = (12, 14, 16, 18, 20, 22, 24),
     synthetic_entries: int = 0,
     synthetic_queries: int = 2000,
     voucher_bytes_per_token: int = 112,
