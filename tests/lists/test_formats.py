@@ -285,6 +285,24 @@ def test_round_trip_full_fidelity(fmt: str) -> None:
     assert [e.content_key() for e in back if isinstance(e, ListEntry)] == [e.content_key() for e in entries]
 
 
+def test_csv_round_trip_of_carriage_returns_and_newlines() -> None:
+    """Regression (found by the property test): a lone CR was written unquoted and split the row."""
+    e = make_entry(signal_type="pdq", value=PDQ1, licence="\r", source_org="a\nb", classification_label="x\r\ny")
+    buf = io.StringIO(newline="")
+    get_format("csv").write([e], buf)
+    [back] = read("csv", buf.getvalue())
+    assert isinstance(back, ListEntry) and back.content_key() == e.content_key()
+
+
+def test_te_text_folds_whitespace_in_collab_names() -> None:
+    e = make_entry(signal_type="pdq", value=PDQ1, source_org="Multi\nLine  Collab")
+    buf = io.StringIO()
+    get_format("te-text").write([e], buf)
+    assert buf.getvalue().count("\n") == 1
+    [back] = read("te-text", buf.getvalue())
+    assert isinstance(back, ListEntry) and back.source_org == "Multi Line Collab"
+
+
 def test_round_trip_threatexchange_keeps_what_it_can_express() -> None:
     entries = [
         make_entry(signal_type="pdq", value=PDQ1, source_org="Collab X", metadata={"tags": ["t1", "t2"]}),

@@ -149,6 +149,9 @@ def _text(name: str, value: object, limit: int = 500) -> str:
     return value
 
 
+_SIGNAL_CACHE: dict[str, SignalType] = {}
+
+
 def make_entry(
     *,
     signal_type: object,
@@ -168,7 +171,11 @@ def make_entry(
     Raises :class:`InvalidEntryError` naming the bad field.
     """
     try:
-        st = parse_signal_type(signal_type if isinstance(signal_type, str | SignalType) else str(signal_type))
+        st = _SIGNAL_CACHE.get(signal_type) if isinstance(signal_type, str) else None
+        if st is None:
+            st = parse_signal_type(signal_type if isinstance(signal_type, str | SignalType) else str(signal_type))
+            if isinstance(signal_type, str) and len(_SIGNAL_CACHE) < 64:
+                _SIGNAL_CACHE[signal_type] = st
         if st is SignalType.VPDQ:
             raise InvalidEntryError("vpdq entries are not supported in lists yet (frame lists need their own format)")
         canonical = normalize_hash(st, value)

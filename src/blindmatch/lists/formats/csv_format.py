@@ -15,7 +15,7 @@ from blindmatch.lists.formats.common import (
     count,
     row_failed,
 )
-from blindmatch.lists.formats.fields import EXPORT_FIELDS, entry_to_row, row_to_record
+from blindmatch.lists.formats.fields import EXPORT_FIELDS, KNOWN_FIELDS, entry_to_row, row_to_record
 from blindmatch.lists.model import ListEntry
 
 __all__ = ["read_csv", "write_csv"]
@@ -47,6 +47,7 @@ def read_csv(
             raise ImportFormatError(
                 f"header is missing required column(s) {missing}; got {names}", line=1, source=source
             )
+        extra = [n for n in names if n not in KNOWN_FIELDS]
         for row in reader:
             line = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
@@ -63,7 +64,7 @@ def read_csv(
                 )
                 continue
             try:
-                record = row_to_record(dict(zip(names, row, strict=True)), metadata_is_json_text=True)
+                record = row_to_record(dict(zip(names, row, strict=True)), metadata_is_json_text=True, extra_keys=extra)
             except InvalidEntryError as exc:
                 row_failed(rep, on_error, line=line, reason=str(exc), raw=",".join(row), source=source)
                 continue
@@ -76,7 +77,7 @@ def read_csv(
 
 def write_csv(entries: Iterable[ListEntry], stream: IO[str]) -> int:
     """Write entries with a header row; returns the number of entries written."""
-    writer = csv.DictWriter(stream, fieldnames=list(EXPORT_FIELDS), lineterminator="\n")
+    writer = csv.DictWriter(stream, fieldnames=list(EXPORT_FIELDS), lineterminator="\r\n")
     writer.writeheader()
     n = 0
     for entry in entries:

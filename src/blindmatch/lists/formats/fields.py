@@ -7,14 +7,14 @@ into a row, so the two formats cannot drift apart.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from blindmatch.lists.errors import InvalidEntryError
 from blindmatch.lists.formats.common import Deletion, ImportRecord
 from blindmatch.lists.model import ListEntry, make_entry
 
-__all__ = ["ENTRY_FIELDS", "EXPORT_FIELDS", "INFORMATIONAL_FIELDS", "entry_to_row", "row_to_record"]
+__all__ = ["ENTRY_FIELDS", "EXPORT_FIELDS", "INFORMATIONAL_FIELDS", "KNOWN_FIELDS", "entry_to_row", "row_to_record"]
 
 #: Fields that map onto :class:`ListEntry` attributes.
 ENTRY_FIELDS = (
@@ -34,7 +34,9 @@ _CONTROL = ("op",)
 KNOWN_FIELDS = frozenset(ENTRY_FIELDS + INFORMATIONAL_FIELDS + _CONTROL)
 
 
-def row_to_record(row: Mapping[str, Any], *, metadata_is_json_text: bool) -> ImportRecord:
+def row_to_record(
+    row: Mapping[str, Any], *, metadata_is_json_text: bool, extra_keys: Sequence[str] | None = None
+) -> ImportRecord:
     """Interpret one row. Unknown fields are kept in the entry's metadata under their own name.
 
     Raises :class:`InvalidEntryError` (with a reason fit for a per-row report) on anything malformed.
@@ -68,7 +70,8 @@ def row_to_record(row: Mapping[str, Any], *, metadata_is_json_text: bool) -> Imp
         if not isinstance(raw_meta, dict):
             raise InvalidEntryError(f"metadata must be an object, got {type(raw_meta).__name__}")
         meta = dict(raw_meta)
-    for key, value in row.items():
+    for key in row if extra_keys is None else extra_keys:
+        value = row[key]
         if key in KNOWN_FIELDS or value in (None, ""):
             continue
         if key in meta:

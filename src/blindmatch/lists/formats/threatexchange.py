@@ -140,7 +140,9 @@ def write_te_text(entries: Iterable[ListEntry], stream: IO[str]) -> int:
     """``[<'collab'>] <signal_type> <hash> [tags...]`` per line. Licence and entry ids are not representable."""
     n = 0
     for e in entries:
-        parts = [shlex.quote(e.source_org)] if e.source_org else []
+        # one line per signal: whitespace inside a collab name (newlines included) is folded to single spaces
+        collab = " ".join(e.source_org.split())
+        parts = [shlex.quote(collab)] if collab else []
         parts += [_te_type_name(e.signal_type), e.value, *_tags(e)]
         stream.write(" ".join(parts) + "\n")
         n += 1
@@ -148,7 +150,7 @@ def write_te_text(entries: Iterable[ListEntry], stream: IO[str]) -> int:
 
 
 def write_te_csv(entries: Iterable[ListEntry], stream: IO[str]) -> int:
-    writer = csv.writer(stream, lineterminator="\n")
+    writer = csv.writer(stream, lineterminator="\r\n")
     writer.writerow(TE_CSV_COLUMNS)
     n = 0
     for e in entries:
