@@ -21,8 +21,14 @@ from blindmatch.privacy.manifest import TrustPolicy
 from blindmatch.privacy.published import apply_delta
 from blindmatch.privacy.scheme import ExactTokenScheme
 
+from .helpers import retry_cuckoo
+
 
 def test_build_verify_update_roundtrip_through_serialised_custodian_state() -> None:
+    retry_cuckoo(_roundtrip)
+
+
+def _roundtrip() -> None:
     keys = [Ed25519PrivateKey.generate() for _ in range(2)]
     pubs = [k.public_key() for k in keys]
     hashes = [os.urandom(32).hex() for _ in range(30)]

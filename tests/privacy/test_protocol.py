@@ -19,7 +19,7 @@ from blindmatch.privacy.scheme import ExactTokenScheme
 from blindmatch.privacy.server import VoucherServer
 from blindmatch.privacy.wire import ENTRY_BYTES
 
-from .helpers import World, make_world
+from .helpers import World, make_world, retry_cuckoo
 
 T = 3
 CFG = VoucherConfig(token_count=4, threshold=T, synthetic_probability=0.0, metadata_bytes=16)
@@ -242,11 +242,15 @@ def test_account_state_round_trips_through_json(world: World) -> None:
 def test_vouchers_for_an_older_table_version_still_open_after_a_delta(world: World) -> None:
     from blindmatch.privacy.published import apply_delta, encode_delta, make_manifest
 
-    w = make_world(20)
+    def scenario() -> tuple:
+        w = make_world(20)
+        base = w.custodian.root
+        changes = w.custodian.update(ExactTokenScheme().list_tokens(os.urandom(32)), [], epoch=2)
+        return w, base, changes
+
+    w, base, changes = retry_cuckoo(scenario)
     client, server = _pair(w)
     old_id = w.table.root[:8]
-    base = w.custodian.root
-    changes = w.custodian.update(ExactTokenScheme().list_tokens(os.urandom(32)), [], epoch=2)
     signed = make_manifest(
         w.custodian,
         list_id="test-list",
@@ -294,3 +298,31 @@ def test_vouchers_of_one_image_share_no_bytes_beyond_the_header(world: World, pd
     assert a[1:17] != b[1:17]  # fresh voucher ids
     chunks = lambda v: {v[i : i + 16] for i in range(27, len(v) - 16, 16)}  # noqa: E731
     assert not chunks(a) & chunks(b)
+
+
+def test_three_way_cuckoo_table_end_to_end() -> None:
+    """Three hash functions: ~85 % load (half the table bytes), three wraps per token; everything else unchanged."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from blindmatch.privacy.api import build_table, verify_table
+    from blindmatch.privacy.audit import audit_package, audit_table
+
+    scheme = ExactTokenScheme()
+    listed = [os.urandom(32) for _ in range(60)]
+    key = Ed25519PrivateKey.generate()
+    built = build_table([h.hex() for h in listed], scheme, list_id="L", list_version=1, signers=[key], cuckoo_ways=3)
+    table = verify_table(built.table_bytes, [key.public_key()])
+    assert table.manifest.cuckoo_ways == 3 and table.manifest.table_size <= 60 / 0.85 + 1
+    audit_table(table, [scheme.list_tokens(h)[0] for h in listed], audit_package(built.custodian))
+    cfg = VoucherConfig(token_count=2, threshold=2, synthetic_probability=0.0, metadata_bytes=8, cuckoo_ways=3)
+    client = VoucherClient(table, scheme, ClientAccount.create("a", 2), cfg)
+    server = VoucherServer(built.custodian.alpha, {table.root[:8]}, cfg, verify=lambda h: True)
+    v = client.make_voucher(listed[0])
+    assert len(v) == cfg.voucher_bytes == 27 + 2 * (32 + 3 * 40) + 2 + 64 + 12 + 34 + 8 + 32
+    assert server.receive("a", v).opened
+    assert not server.receive("a", client.make_voucher(os.urandom(32))).opened
+    assert server.receive("a", client.make_voucher(os.urandom(32), synthetic=True)).opened
+    event = server.receive("a", client.make_voucher(listed[1])).event
+    assert event is not None and len(event.matches) == 2 and event.synthetic == 1
+    with pytest.raises(VoucherError, match="cuckoo"):
+        VoucherClient(table, scheme, ClientAccount.create("a", 2), CFG.__class__(threshold=2, cuckoo_ways=2))

@@ -23,7 +23,7 @@ from blindmatch.privacy.published import apply_delta, encode_delta, encode_table
 from blindmatch.privacy.scheme import ExactTokenScheme
 from blindmatch.privacy.table import CustodianTable, cuckoo_positions, token_point
 
-from .helpers import make_world
+from .helpers import make_world, retry_cuckoo
 
 
 def test_table_places_every_token_at_one_of_its_positions_blinded_by_alpha() -> None:
@@ -76,6 +76,10 @@ def test_tampered_slot_or_manifest_is_rejected() -> None:
 
 
 def _delta_world() -> tuple:
+    return retry_cuckoo(_delta_world_once)
+
+
+def _delta_world_once() -> tuple:
     w = make_world(40)
     scheme = ExactTokenScheme()
     base = w.custodian.root

@@ -62,7 +62,7 @@ def audit_table(table: VerifiedTable, list_tokens: Iterable[bytes], package: Aud
     for i in range(m.table_size):
         tok = package.assignment.get(i)
         if tok is not None:
-            if i not in cuckoo_positions(tok, m.table_size, m.hash_seed):
+            if i not in cuckoo_positions(tok, m.table_size, m.hash_seed, m.cuckoo_ways):
                 raise TableMismatchError(f"slot {i} holds a token whose hash functions do not point there")
             preimages.append(token_point(tok))
         else:

@@ -56,6 +56,7 @@ def run_protocol_bench(
     threshold: int = 10,
     synthetic_probability: float = 0.0,
     seed: int = 0,
+    cuckoo_ways: int = 2,
 ) -> dict[str, object]:
     """Measure one full protocol run; ``token_count`` defaults to the most tokens the scheme gave any image."""
     rng = np.random.default_rng(seed)
@@ -64,7 +65,7 @@ def run_protocol_bench(
     tokens = [t for h in listed for t in scheme.list_tokens(h)]
     t_tokens = time.perf_counter() - t0
     t0 = time.perf_counter()
-    custodian = CustodianTable.build(tokens)
+    custodian = CustodianTable.build(tokens, ways=cuckoo_ways)
     t_build = time.perf_counter() - t0
     key = Ed25519PrivateKey.generate()
     t0 = time.perf_counter()
@@ -79,7 +80,9 @@ def run_protocol_bench(
     margins = [rng.random(256) for _ in queries]
     counts = [len(set(scheme.query_tokens(q, m))) for q, m in zip(queries, margins, strict=True)]
     tc = token_count or max(counts)
-    cfg = VoucherConfig(token_count=tc, threshold=threshold, synthetic_probability=synthetic_probability)
+    cfg = VoucherConfig(
+        token_count=tc, threshold=threshold, synthetic_probability=synthetic_probability, cuckoo_ways=cuckoo_ways
+    )
     client = VoucherClient(table, scheme, ClientAccount.create("bench", threshold), cfg)
     per_image = []
     vouchers = []
@@ -93,6 +96,7 @@ def run_protocol_bench(
     t_server = time.perf_counter() - t0
     return {
         "list_size": list_size,
+        "cuckoo_ways": cuckoo_ways,
         "scheme": scheme.name,
         "list_tokens": len(set(tokens)),
         "table_slots": custodian.size,

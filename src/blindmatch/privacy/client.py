@@ -30,7 +30,7 @@ from .published import VerifiedTable
 from .scheme import TokenScheme, check_pdq_bytes
 from .shamir import PRIME, SharingPolynomial
 from .table import cuckoo_positions, token_point
-from .wire import INNER_NONCE, Entry, WireVoucher, payload_bytes
+from .wire import INNER_NONCE, WRAP_BYTES, Entry, WireVoucher, entry_bytes, payload_bytes
 
 __all__ = ["ClientAccount", "TokenBudgetError", "VoucherClient", "VoucherConfig"]
 
@@ -52,6 +52,8 @@ class VoucherConfig:
     #: at most this many synthetic vouchers per sharing polynomial: the server's guaranteed decoding bound is then
     #: ``real >= threshold + max_synthetic`` (spec §6). ``None`` = uncapped (no guarantee).
     max_synthetic: int | None = 8
+    #: number of cuckoo hash functions of the table (2 or 3); must equal the manifest's ``cuckoo_ways``.
+    cuckoo_ways: int = 2
     #: how many entries a synthetic voucher opens, as (count, weight); should mimic real matches (see spec §6).
     synthetic_open_counts: tuple[tuple[int, float], ...] = ((1, 1.0),)
 
@@ -62,6 +64,8 @@ class VoucherConfig:
             raise VoucherError("metadata_bytes must be between 0 and 4096")
         if not 0.0 <= self.synthetic_probability < 1.0:
             raise VoucherError("synthetic_probability must be in [0, 1)")
+        if self.cuckoo_ways not in (2, 3):
+            raise VoucherError("cuckoo_ways must be 2 or 3")
         if self.max_synthetic is not None and self.max_synthetic < 0:
             raise VoucherError("max_synthetic must be >= 0 or None")
         if not self.synthetic_open_counts or any(
@@ -71,7 +75,7 @@ class VoucherConfig:
 
     @property
     def voucher_bytes(self) -> int:
-        return 27 + self.token_count * 112 + 2 + payload_bytes(self.metadata_bytes)
+        return 27 + self.token_count * entry_bytes(self.cuckoo_ways) + 2 + payload_bytes(self.metadata_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,11 @@ class VoucherClient:
         if scheme.name != table.manifest.scheme_name or _canon(scheme.params()) != _canon(table.manifest.scheme_params):
             raise VoucherError(
                 f"token scheme {scheme.name} does not match the table's signed scheme {table.manifest.scheme_name}"
+            )
+        if config.cuckoo_ways != table.manifest.cuckoo_ways:
+            raise VoucherError(
+                f"configured for {config.cuckoo_ways} cuckoo hash functions, "
+                f"the table uses {table.manifest.cuckoo_ways}"
             )
         if account.polynomial.threshold != config.threshold:
             raise VoucherError("account polynomial degree does not match the configured threshold")
@@ -171,9 +180,9 @@ class VoucherClient:
         nonce = secrets.token_bytes(INNER_NONCE)
         return nonce + self._inner.encrypt(nonce, body, b"blindmatch/inner/v1" + voucher_id)
 
-    @staticmethod
-    def _random_entry() -> Entry:
-        return Entry(Point.random().raw, (secrets.token_bytes(40), secrets.token_bytes(40)))
+    def _random_entry(self) -> Entry:
+        ways = self.config.cuckoo_ways
+        return Entry(Point.random().raw, tuple(secrets.token_bytes(WRAP_BYTES) for _ in range(ways)))
 
     @staticmethod
     def _wrap(item_key: bytes, shared: Point, voucher_id: bytes, j: int) -> bytes:
@@ -184,20 +193,21 @@ class VoucherClient:
         beta, gamma = Scalar.random(), Scalar.random()
         q = token_point(token).mul(beta) + Point.base_mul(gamma)
         gl = self.table.lpub.mul(gamma)
-        positions = cuckoo_positions(token, self.table.manifest.table_size, self.table.manifest.hash_seed)
+        m = self.table.manifest
         wraps = []
-        for j, pos in enumerate(positions, start=1):
+        for j, pos in enumerate(cuckoo_positions(token, m.table_size, m.hash_seed, m.cuckoo_ways), start=1):
             s_j = Point(self.table.slots[pos]).mul(beta) + gl
             wraps.append(self._wrap(item_key, s_j, voucher_id, j))
-        return Entry(q.raw, (wraps[0], wraps[1]))
+        return Entry(q.raw, tuple(wraps))
 
     def _synthetic_entry(self, voucher_id: bytes, item_key: bytes) -> Entry:
         gamma = Scalar.random()
         q = Point.base_mul(gamma)
-        j = self._rng.choice((1, 2))
-        wrap = self._wrap(item_key, self.table.lpub.mul(gamma), voucher_id, j)
-        other = secrets.token_bytes(40)
-        return Entry(q.raw, (wrap, other) if j == 1 else (other, wrap))
+        ways = self.config.cuckoo_ways
+        j = self._rng.randrange(1, ways + 1)
+        wraps = [secrets.token_bytes(WRAP_BYTES) for _ in range(ways)]
+        wraps[j - 1] = self._wrap(item_key, self.table.lpub.mul(gamma), voucher_id, j)
+        return Entry(q.raw, tuple(wraps))
 
 
 def token_count_histogram(counts: Sequence[int]) -> tuple[tuple[int, float], ...]:

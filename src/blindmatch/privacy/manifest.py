@@ -43,6 +43,7 @@ class Manifest:
     scheme_name: str
     scheme_params: Mapping[str, object]
     table_size: int
+    cuckoo_ways: int
     hash_seed: bytes
     lpub: bytes
     merkle_root: bytes
@@ -94,6 +95,8 @@ class Manifest:
         ):
             if not isinstance(kwargs[name], typ):
                 raise ManifestError(f"manifest field {name} has the wrong type")
+        if kwargs["cuckoo_ways"] not in (2, 3) or isinstance(kwargs["cuckoo_ways"], bool):
+            raise ManifestError("manifest field cuckoo_ways must be 2 or 3")
         for name in ("list_version", "table_size"):
             v = kwargs[name]
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:

@@ -126,7 +126,8 @@ class OprfClient:
                 unblinded = e.mul(r.invert()).raw
             except GroupError:
                 continue
-            if any(self.table.slots[p] == unblinded for p in cuckoo_positions(tok, m.table_size, m.hash_seed)):
+            positions = cuckoo_positions(tok, m.table_size, m.hash_seed, m.cuckoo_ways)
+            if any(self.table.slots[p] == unblinded for p in positions):
                 hits.append(tok)
         return hits
 

@@ -60,6 +60,7 @@ def make_manifest(
         scheme_name=scheme.name,
         scheme_params=scheme.params(),
         table_size=table.size,
+        cuckoo_ways=table.ways,
         hash_seed=table.hash_seed,
         lpub=table.lpub.raw,
         merkle_root=table.root,
@@ -174,8 +175,9 @@ def apply_delta(table: VerifiedTable, data: bytes, policy: TrustPolicy) -> Verif
         raise TableDeltaError("signed manifest does not name the client's table as its predecessor")
     if new.list_version <= old.list_version:
         raise TableDeltaError(f"delta goes from list version {old.list_version} to {new.list_version}: not newer")
-    if (new.table_size, new.hash_seed, new.lpub, new.list_id) != (
+    if (new.table_size, new.cuckoo_ways, new.hash_seed, new.lpub, new.list_id) != (
         old.table_size,
+        old.cuckoo_ways,
         old.hash_seed,
         old.lpub,
         old.list_id,

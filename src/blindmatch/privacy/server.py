@@ -1,13 +1,13 @@
 """The server side: open outer layers, collect shares per account, recover past the threshold, verify.
 
-For each entry the server computes ``R = α·Q`` (one scalar multiplication) and checks both wraps' tags; an
-entry whose token is in the table opens the item key, which decrypts the payload: a Shamir share and the inner
-ciphertext. Opened shares accumulate in :class:`AccountState`. Once at least ``t`` are held, the server tries
-:func:`.shamir.recover_secret`; a candidate secret is confirmed only by actually decrypting an inner
-ciphertext. After recovery every opened inner layer is decrypted: synthetic vouchers fail to decrypt
-(counted), the PDQ of the rest is passed to the caller's ``verify`` callback (distance ≤ 31 to a list entry);
-token collisions that do not verify are discarded and counted. Only verified matches appear in the
-:class:`ThresholdEvent`.
+For each entry the server computes ``R = α·Q`` (one scalar multiplication) and checks the tag of every wrap
+(one per cuckoo hash function); an entry whose token is in the table opens the item key, which decrypts the
+payload: a Shamir share and the inner ciphertext. Opened shares accumulate in :class:`AccountState`. Once at
+least ``t`` are held, the server tries :func:`.shamir.recover_secret`; a candidate secret is confirmed only by
+actually decrypting an inner ciphertext. After recovery every opened inner layer is decrypted: synthetic
+vouchers fail to decrypt (counted), the PDQ of the rest is passed to the caller's ``verify`` callback
+(distance ≤ 31 to a list entry); token collisions that do not verify are discarded and counted. Only verified
+matches appear in the :class:`ThresholdEvent`.
 
 Every rejection raises a specific error *after* being counted in the account's counters, so abuse is visible.
 """
@@ -202,7 +202,12 @@ class VoucherServer:
         return outcome
 
     def _receive(self, state: AccountState, data: bytes) -> ReceiveOutcome:
-        v = WireVoucher.decode(data, token_count=self.config.token_count, metadata_bytes=self.config.metadata_bytes)
+        v = WireVoucher.decode(
+            data,
+            token_count=self.config.token_count,
+            metadata_bytes=self.config.metadata_bytes,
+            ways=self.config.cuckoo_ways,
+        )
         if v.table_id not in self.table_ids:
             raise WrongTableError(f"voucher made against unknown table {v.table_id.hex()}")
         if v.voucher_id in state.seen_voucher_ids:

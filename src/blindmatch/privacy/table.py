@@ -29,25 +29,29 @@ from .merkle import MerkleTree
 
 __all__ = [
     "DEFAULT_LOAD",
+    "DEFAULT_LOADS",
     "CustodianTable",
     "cuckoo_positions",
     "dummy_preimage",
     "token_point",
 ]
 
-#: Fraction of slots filled: two-choice, one-slot-per-bucket cuckoo hashing succeeds w.h.p. below 1/2.
-DEFAULT_LOAD = 0.45
+#: Fraction of slots filled per number of hash functions: d-choice, one-slot-per-bucket cuckoo hashing succeeds
+#: w.h.p. below 1/2 (d = 2) and 0.918 (d = 3); we stay safely below.
+DEFAULT_LOADS = {2: 0.45, 3: 0.85}
+MAX_LOADS = {2: 0.5, 3: 0.9}
+DEFAULT_LOAD = DEFAULT_LOADS[2]
 _MAX_KICKS = 1000
 _MAX_REHASH = 16
 
 
-def cuckoo_positions(token: bytes, size: int, hash_seed: bytes) -> tuple[int, int]:
-    """The two candidate slots of ``token`` (keyed BLAKE2b; the seed is public, in the manifest)."""
+def cuckoo_positions(token: bytes, size: int, hash_seed: bytes, ways: int = 2) -> tuple[int, ...]:
+    """The ``ways`` candidate slots of ``token`` (keyed BLAKE2b; the seed is public, in the manifest)."""
     out = []
-    for j in (1, 2):
+    for j in range(1, ways + 1):
         d = hashlib.blake2b(token, key=hash_seed, person=b"bm-cuckoo-%d" % j, digest_size=8).digest()
         out.append(int.from_bytes(d, "big") % size)
-    return out[0], out[1]
+    return tuple(out)
 
 
 def token_point(token: bytes) -> Point:
@@ -65,25 +69,25 @@ def proof_context(root: bytes, lpub: Point) -> bytes:
     return b"blindmatch/table-audit/v1" + root + lpub.raw
 
 
-def _place(tokens: Sequence[bytes], size: int, hash_seed: bytes) -> dict[int, bytes] | None:
+def _place(tokens: Sequence[bytes], size: int, hash_seed: bytes, ways: int) -> dict[int, bytes] | None:
     """Cuckoo-insert all tokens; ``None`` if some insertion exceeds the kick budget."""
     rng = random.Random(hash_seed)  # deterministic eviction walk: the same list gives the same table
     slots: dict[int, bytes] = {}
     for tok in tokens:
-        if not _insert(slots, tok, size, hash_seed, rng):
+        if not _insert(slots, tok, size, hash_seed, ways, rng):
             return None
     return slots
 
 
-def _insert(slots: dict[int, bytes], token: bytes, size: int, seed: bytes, rng: random.Random) -> bool:
+def _insert(slots: dict[int, bytes], token: bytes, size: int, seed: bytes, ways: int, rng: random.Random) -> bool:
     cur = token
     for _ in range(_MAX_KICKS):
-        p1, p2 = cuckoo_positions(cur, size, seed)
-        for p in (p1, p2):
+        positions = cuckoo_positions(cur, size, seed, ways)
+        for p in positions:
             if p not in slots:
                 slots[p] = cur
                 return True
-        victim_pos = p1 if rng.random() < 0.5 else p2
+        victim_pos = rng.choice(positions)
         cur, slots[victim_pos] = slots[victim_pos], cur
     return False  # the caller works on a copy and discards it
 
@@ -109,7 +113,11 @@ class CustodianTable:
         size: int,
         assignment: dict[int, bytes],
         dummy_epochs: dict[int, int] | None = None,
+        ways: int = 2,
     ) -> None:
+        if ways not in DEFAULT_LOADS:
+            raise TableBuildError(f"cuckoo tables support {sorted(DEFAULT_LOADS)} hash functions, not {ways}")
+        self.ways = ways
         self.alpha = alpha
         self.audit_seed = audit_seed
         self.hash_seed = hash_seed
@@ -126,22 +134,30 @@ class CustodianTable:
         cls,
         tokens: Iterable[bytes],
         *,
-        load: float = DEFAULT_LOAD,
+        load: float | None = None,
         alpha: Scalar | None = None,
         audit_seed: bytes | None = None,
+        ways: int = 2,
     ) -> CustodianTable:
         """Place the (deduplicated) tokens; rehash with a new seed, then grow the table, if insertion fails."""
-        if not 0.05 <= load <= 0.5:
-            raise TableBuildError(f"cuckoo load {load} outside the supported range [0.05, 0.5]")
+        if ways not in DEFAULT_LOADS:
+            raise TableBuildError(f"cuckoo tables support {sorted(DEFAULT_LOADS)} hash functions, not {ways}")
+        load = DEFAULT_LOADS[ways] if load is None else load
+        if not 0.05 <= load <= MAX_LOADS[ways]:
+            raise TableBuildError(
+                f"cuckoo load {load} outside the supported range [0.05, {MAX_LOADS[ways]}] for {ways} ways"
+            )
         uniq = sorted(set(tokens))
         if any(not isinstance(t, bytes) or not 8 <= len(t) <= 64 for t in uniq):
             raise TableBuildError("tokens must be bytes of length 8..64")
         size = max(8, math.ceil(len(uniq) / load))
         for attempt in range(_MAX_REHASH):
             hash_seed = secrets.token_bytes(16)
-            placed = _place(uniq, size, hash_seed)
+            placed = _place(uniq, size, hash_seed, ways)
             if placed is not None:
-                return cls(alpha or Scalar.random(), audit_seed or secrets.token_bytes(32), hash_seed, size, placed)
+                return cls(
+                    alpha or Scalar.random(), audit_seed or secrets.token_bytes(32), hash_seed, size, placed, None, ways
+                )
             if attempt % 4 == 3:
                 size = math.ceil(size * 1.1)
         raise TableBuildError(f"cuckoo insertion of {len(uniq)} tokens failed after {_MAX_REHASH} rehashes")
@@ -185,7 +201,7 @@ class CustodianTable:
                 del new_assign[where[tok]]
         rng = random.Random(self.hash_seed + self.root)
         for tok in sorted(set(added) - set(new_assign.values())):
-            if not _insert(new_assign, tok, self.size, self.hash_seed, rng):
+            if not _insert(new_assign, tok, self.size, self.hash_seed, self.ways, rng):
                 raise TableBuildError("incremental insertion failed; rebuild the table (full download)")
         changed = {i for i in set(self.assignment) | set(new_assign) if self.assignment.get(i) != new_assign.get(i)}
         spare = [i for i in range(self.size) if i not in new_assign and i not in changed]
