@@ -13,7 +13,7 @@ Randomness: the generator for (transform, image) is derived from the seed, the t
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,11 +120,13 @@ def hash_corpus(
     *,
     seed: int = 0,
     workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, HashTable]:
     """Hash every image untransformed and under each transform, with each ``(hasher, dihedral?)`` given.
 
     Each transformed image is produced once and handed to every hasher. Transform and hasher names are validated
-    before any work starts, so a typo fails in milliseconds, not after minutes.
+    before any work starts, so a typo fails in milliseconds, not after minutes. ``progress(done, total)`` is
+    called after each image.
     """
     names = tuple(get_transform(n).name for n in transforms)
     specs = tuple((h, bool(d)) for h, d in hashers)
@@ -146,10 +148,10 @@ def hash_corpus(
     jobs = [(i, str(p), names, specs, seed) for i, p in enumerate(paths)]
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     if n_workers <= 1 or len(jobs) < 4:
-        _fill(map(_hash_row, jobs), arrays, errors)
+        _fill(map(_hash_row, jobs), arrays, errors, progress, len(jobs))
     else:
         with ProcessPoolExecutor(max_workers=n_workers) as pool:
-            _fill(pool.map(_hash_row, jobs, chunksize=2), arrays, errors)
+            _fill(pool.map(_hash_row, jobs, chunksize=2), arrays, errors, progress, len(jobs))
     cols = (ORIGINAL, *names)
     return {
         h: HashTable(get_hasher(h).name, get_hasher(h).bits, tuple(paths), cols, *arrays[h], tuple(errors))
@@ -161,9 +163,13 @@ def _fill(
     rows: Iterable[_Row],
     arrays: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]],
     errors: list[str],
+    progress: Callable[[int, int], None] | None,
+    total: int,
 ) -> None:
-    for idx, cells, errs in rows:
+    for done, (idx, cells, errs) in enumerate(rows, start=1):
         errors.extend(errs)
+        if progress is not None:
+            progress(done, total)
         for hname, c in cells.items():
             plain, dih, quality, ok = arrays[hname]
             bits = plain.shape[-1] * 8

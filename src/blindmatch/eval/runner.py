@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,9 @@ __all__ = [
     "run_policy",
     "run_robustness",
 ]
+
+#: ``progress(stage, done, total)``: called after each image is hashed (stage is "listed" or "innocent").
+Progress = Callable[[str, int, int], None]
 
 #: Edits ordinary traffic commonly carries; innocent images are also hashed under these for the FP study.
 DEFAULT_FP_TRANSFORMS: tuple[str, ...] = (
@@ -116,6 +119,7 @@ def compute_tables(
     comparators: Sequence[str] = COMPARATORS,
     workers: int | None = None,
     innocent_dihedral: bool = True,
+    progress: Progress | None = None,
 ) -> Tables:
     """Hash listed images under ``transforms`` (default: all) and innocent images under ``fp_transforms``."""
     t0 = time.perf_counter()
@@ -142,9 +146,23 @@ def compute_tables(
             absent[name] = reason
     lpaths = list_images(listed, limit)
     ipaths = list_images(innocent, limit)
-    ltabs = hash_corpus(lpaths, names, specs, seed=seed, workers=workers)
+    ltabs = hash_corpus(
+        lpaths,
+        names,
+        specs,
+        seed=seed,
+        workers=workers,
+        progress=None if progress is None else (lambda d, n: progress("listed", d, n)),
+    )
     ispecs = [(h, d and innocent_dihedral) for h, d in specs]
-    itabs = hash_corpus(ipaths, fp_names, ispecs, seed=seed, workers=workers)
+    itabs = hash_corpus(
+        ipaths,
+        fp_names,
+        ispecs,
+        seed=seed,
+        workers=workers,
+        progress=None if progress is None else (lambda d, n: progress("innocent", d, n)),
+    )
     params: dict[str, Any] = {
         "hasher": get_hasher(primary).name,
         "hasher_is_reference_pdqhash": primary == "pdqhash",
@@ -403,6 +421,7 @@ def run_robustness(
     hasher: str | None = None,
     comparators: Sequence[str] = COMPARATORS,
     workers: int | None = None,
+    progress: Progress | None = None,
 ) -> RobustnessReport:
     """Recall per transform and family, with and without dihedral matching; writes robustness.json/.html."""
     _validate(threshold, min_quality, 256)
@@ -416,6 +435,7 @@ def run_robustness(
         comparators=comparators,
         workers=workers,
         innocent_dihedral=False,
+        progress=progress,
     )
     return robustness_report(tables, out, threshold=threshold, min_quality=min_quality)
 
@@ -655,6 +675,7 @@ def run_false_positives(
     hasher: str | None = None,
     comparators: Sequence[str] = COMPARATORS,
     workers: int | None = None,
+    progress: Progress | None = None,
 ) -> FalsePositiveReport:
     """All listed × innocent pairs (and transformed innocent × listed); writes false_positives.json/.html."""
     _validate(threshold, min_quality, 256)
@@ -668,6 +689,7 @@ def run_false_positives(
         hasher=hasher,
         comparators=comparators,
         workers=workers,
+        progress=progress,
     )
     return false_positive_report(tables, out, threshold=threshold, min_quality=min_quality)
 
@@ -862,6 +884,7 @@ def run_all(
     workers: int | None = None,
     transforms: Sequence[str] | None = None,
     fp_transforms: Sequence[str] = DEFAULT_FP_TRANSFORMS,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Hash once, then write robustness, false_positives and policy reports plus ``summary.json``."""
     t0 = time.perf_counter()
@@ -875,6 +898,7 @@ def run_all(
         hasher=hasher,
         comparators=comparators,
         workers=workers,
+        progress=progress,
     )
     rob = robustness_report(tables, out, threshold=threshold, min_quality=min_quality)
     fp = false_positive_report(tables, out, threshold=threshold, min_quality=min_quality)
