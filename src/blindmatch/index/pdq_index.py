@@ -22,7 +22,9 @@ arrays are compacted when more than a quarter of the entries are dead.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +60,8 @@ _VERSION = 1
 _MAX_ENTRIES = (1 << 32) - 2
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
 _EMPTY_D = np.empty(0, dtype=np.int16)
+#: ``_SUFFIX_OK[budget << 8 | x]``: may a suffix differing by the bits ``x`` still be within ``budget``?
+_SUFFIX_OK = (np.bitwise_count(np.arange(256, dtype=np.uint16))[None, :] <= np.arange(9)[:, None]).ravel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,13 +268,24 @@ class PDQIndex:
         return self.search_batch(qa, t)[0]
 
     def search_batch(
-        self, queries: object, t: int = DEFAULT_THRESHOLD, batch: int = 128, method: str = "auto"
+        self,
+        queries: object,
+        t: int = DEFAULT_THRESHOLD,
+        batch: int = 128,
+        method: str = "auto",
+        threads: int | None = None,
     ) -> list[SearchResult]:
         """Entries within distance ``t`` of each query row of a ``(q, 32)`` uint8 array (order preserved).
 
         ``method`` is ``"auto"`` (probe the tables unless ``t`` is so large that a linear scan is cheaper),
         ``"probe"`` or ``"scan"``; all three return identical results, the choice only affects speed.
+        Sub-batches of ``batch`` queries run on ``threads`` threads (default: up to 2 per available core count);
+        NumPy releases the GIL inside its array loops, so this uses several cores. Searching is read-only and may
+        run concurrently with other searches, but not with ``add``/``remove``/``flush``.
         """
+        threads = _default_threads() if threads is None else threads
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive integer, got {threads!r}")
         t = validate_threshold(t)
         if method not in ("auto", "probe", "scan"):
             raise ValueError(f"method must be 'auto', 'probe' or 'scan', got {method!r}")
@@ -281,20 +296,24 @@ class PDQIndex:
         if nq == 0:
             return []
         qc = permute_to_cols(qa, self._perm)
-        parts_q: list[np.ndarray] = []
-        parts_id: list[np.ndarray] = []
-        parts_d: list[np.ndarray] = []
-        for lo in range(0, nq, batch):
+
+        def one(lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             sub = np.ascontiguousarray(qc[:, lo : lo + batch])
             qi, pos, dist = self._search_main(sub, t, method)
-            parts_q.append(qi + lo)
-            parts_id.append(self._ids[pos])
-            parts_d.append(dist)
-            qi, didx, dist = self._scan_delta(sub, t)
-            parts_q.append(qi + lo)
-            parts_id.append(self._d_ids[didx])
-            parts_d.append(dist)
-        return _group(nq, np.concatenate(parts_q), np.concatenate(parts_id), np.concatenate(parts_d))
+            dqi, didx, ddist = self._scan_delta(sub, t)
+            return (
+                np.concatenate([qi, dqi]) + lo,
+                np.concatenate([self._ids[pos], self._d_ids[didx]]),
+                np.concatenate([dist, ddist]),
+            )
+
+        starts = range(0, nq, batch)
+        if threads > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(max_workers=min(threads, len(starts))) as pool:
+                parts = list(pool.map(one, starts))
+        else:
+            parts = [one(lo) for lo in starts]
+        return _group(nq, *(np.concatenate([p[k] for p in parts]) for k in range(3)))
 
     def _chunks(self) -> list[tuple[int, int, int]]:
         return list(zip(self._plan.starts, self._plan.widths, self._plan.prefixes, strict=True))
@@ -318,33 +337,12 @@ class PDQIndex:
         out_q: list[np.ndarray] = []
         out_p: list[np.ndarray] = []
         out_d: list[np.ndarray] = []
-        for c, (start, width, prefix) in enumerate(self._chunks()):
-            r = radii[c]
-            if r < 0:
+        for c in range(self._plan.m):
+            if radii[c] < 0:
                 continue
-            masks, budget = prefix_probes(prefix, r)
-            qfull = chunk_keys(qc, start, width)
-            keys = (qfull & ((1 << prefix) - 1))[:, None] ^ masks[None, :]
-            off = self._offsets[c]
-            starts = off[keys].ravel()
-            counts = off[keys + 1].ravel() - starts
-            nz = np.flatnonzero(counts)
-            if nz.size == 0:
+            qi, pos = self._probe_chunk(qc, c, radii[c])
+            if qi.size == 0:
                 continue
-            cnt = counts[nz].astype(np.int64)
-            ends = np.cumsum(cnt)
-            total = int(ends[-1])
-            idx = np.arange(total, dtype=np.int64) + np.repeat(starts[nz].astype(np.int64) - (ends - cnt), cnt)
-            probe = np.repeat(nz, cnt)
-            nmask = masks.shape[0]
-            if width > prefix:  # cheap filter on the stored suffix bits before any random access
-                qsfx = (qfull >> prefix).astype(np.uint8)
-                probe_q = np.repeat(qsfx, nmask)
-                probe_b = np.tile(budget, qfull.shape[0])
-                ok = np.flatnonzero(np.bitwise_count(self._suffixes[c][idx] ^ probe_q[probe]) <= probe_b[probe])
-                idx, probe = idx[ok], probe[ok]
-            pos = self._tables[c][idx]
-            qi = probe // nmask
             qi, pos, dist = self._verify(qc, t, qi, pos)
             if qi.size == 0:
                 continue
@@ -361,6 +359,35 @@ class PDQIndex:
         if not out_q:
             return _EMPTY_IDS, _EMPTY_IDS, _EMPTY_D
         return np.concatenate(out_q), np.concatenate(out_p), np.concatenate(out_d)
+
+    def _probe_chunk(self, qc: np.ndarray, c: int, r: int) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates (query index, position) whose chunk ``c`` lies within ``r`` bits of the query's.
+
+        Every bucket whose prefix is within ``r`` is expanded; when the chunk has suffix bits, entries whose
+        suffix uses up more than the remaining budget are dropped here, via a 9x256 lookup table indexed by
+        ``budget << 8 | (query suffix ^ entry suffix)``, before the random-access verification.
+        """
+        start, width, prefix = self._plan.starts[c], self._plan.widths[c], self._plan.prefixes[c]
+        masks, budget = prefix_probes(prefix, r)
+        nmask = masks.shape[0]
+        qfull = chunk_keys(qc, start, width)
+        keys = (qfull & ((1 << prefix) - 1))[:, None] ^ masks[None, :]
+        off = self._offsets[c]
+        starts = off.take(keys).ravel()
+        counts = off.take(keys + 1).ravel() - starts
+        nz = np.flatnonzero(counts)
+        if nz.size == 0:
+            return _EMPTY_IDS, _EMPTY_IDS
+        cnt = counts[nz].astype(np.int64)
+        ends = np.cumsum(cnt)
+        idx = np.repeat(starts[nz].astype(np.int64) - (ends - cnt), cnt)
+        idx += np.arange(idx.shape[0], dtype=np.int64)
+        if width == prefix:
+            return np.repeat(nz // nmask, cnt), self._tables[c].take(idx)
+        code = ((budget.astype(np.uint16) << 8)[None, :] | (qfull >> prefix).astype(np.uint16)[:, None]).ravel()
+        sel = np.flatnonzero(_SUFFIX_OK.take(np.repeat(code[nz], cnt) ^ self._suffixes[c].take(idx)))
+        qi = nz[np.searchsorted(ends, sel, side="right")] // nmask
+        return qi, self._tables[c].take(idx[sel])
 
     def _verify(
         self, qc: np.ndarray, t: int, qi: np.ndarray, pos: np.ndarray
@@ -469,6 +496,10 @@ class PDQIndex:
         index._cols, index._ids, index._alive, index._id_order = cols, ids, alive.astype(np.bool_), id_order
         index._tables, index._offsets, index._suffixes, index._n_dead = tables, offsets, suffixes, n_dead
         return index
+
+
+def _default_threads() -> int:
+    return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 def _group(nq: int, qi: np.ndarray, ids: np.ndarray, dist: np.ndarray) -> list[SearchResult]:

@@ -1,0 +1,263 @@
+"""Benchmark of the PDQ index against faiss brute force and the index HMA uses, on synthetic hash sets.
+
+Why synthetic: list sizes of 10 million hashes are the target and there is no such benign data set. Two kinds:
+
+* ``random`` — uniform 256-bit hashes (the easy case for multi-index hashing: buckets are balanced);
+* ``clustered`` — hashes shaped like real PDQ: each is the sign pattern of a smooth low-dimensional latent vector
+  (so bits are strongly correlated, with exactly 128 ones like PDQ's median threshold), and entries come in
+  clusters of near-duplicates, 0..40 bit flips around a centre (re-encodes, crops and edits of one picture).
+
+Queries: half are list entries with 0..31 bits flipped (should match), half are fresh hashes of the same kind
+(ordinary traffic). Every index answers the same t = 31 range query; recall is checked against faiss
+``IndexBinaryFlat`` on a sample (the result sets must be identical, which also catches false positives).
+
+Comparators, both called directly through faiss:
+* ``faiss-flat``: ``IndexBinaryFlat.range_search`` (exhaustive);
+* ``hma-multihash``: python-threatexchange's ``PDQMultiHashIndex`` configuration, i.e.
+  ``IndexBinaryIDMap2(IndexBinaryMultiHash(256, nhash=16, b=16))`` with ``nflip = t // 16`` and
+  ``range_search(q, t + 1)`` (faiss radii are exclusive). HMA's extra Python-side reverse id map is not built.
+faiss uses all cores (OpenMP); the blindmatch index is single-threaded NumPy.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blindmatch.index import PDQIndex
+
+__all__ = ["make_hashes", "make_queries", "run_index_bench"]
+
+_BLOCK = 1 << 17
+
+
+def _rss_bytes() -> int:
+    """Current resident set size of this process (Linux ``/proc``; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _correlated(rng: np.random.Generator, n: int, latent: int = 24) -> np.ndarray:
+    """``n`` PDQ-like hashes: median-thresholded projections of a latent Gaussian through a smooth basis."""
+    grid = np.arange(16, dtype=np.float32)
+    basis = np.empty((latent, 256), dtype=np.float32)
+    brng = np.random.default_rng(12345)  # fixed basis: every call draws from the same "image distribution"
+    for k in range(latent):
+        fu, fv = brng.integers(0, 4, size=2)
+        phase = brng.uniform(0, np.pi, size=2)
+        basis[k] = np.outer(np.cos(fu * grid / 5 + phase[0]), np.cos(fv * grid / 5 + phase[1])).ravel()
+    out = np.empty((n, 32), dtype=np.uint8)
+    for lo in range(0, n, _BLOCK):
+        b = min(_BLOCK, n - lo)
+        x = rng.standard_normal((b, latent), dtype=np.float32) @ basis
+        x += 0.6 * rng.standard_normal((b, 256), dtype=np.float32)
+        bits = x > np.median(x, axis=1, keepdims=True)
+        out[lo : lo + b] = np.packbits(bits, axis=1)
+    return out
+
+
+def _flip(rng: np.random.Generator, base: np.ndarray, max_flips: int) -> np.ndarray:
+    """Copy of ``base`` rows with 0..max_flips random bits flipped per row (exactly that many distinct bits)."""
+    out = np.empty_like(base)
+    for lo in range(0, base.shape[0], _BLOCK):
+        rows = base[lo : lo + _BLOCK]
+        b = rows.shape[0]
+        k: np.ndarray = np.asarray(rng.integers(0, max_flips + 1, size=b))
+        keys = rng.random((b, 256), dtype=np.float32)  # flip the k bits with the smallest random keys
+        rank = np.argpartition(keys, max_flips, axis=1)[:, :max_flips] if max_flips else np.zeros((b, 0), int)
+        flips = np.zeros((b, 256), dtype=np.uint8)
+        take = np.arange(max_flips)[None, :] < k[:, None]
+        flips[np.repeat(np.arange(b), take.sum(axis=1)), rank[take]] = 1
+        out[lo : lo + b] = rows ^ np.packbits(flips, axis=1)
+    return out
+
+
+def make_hashes(kind: str, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` synthetic list hashes of ``kind`` (``random`` or ``clustered``) as an ``(n, 32)`` uint8 array."""
+    rng = np.random.default_rng(seed)
+    if kind == "random":
+        return rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
+    if kind == "clustered":
+        centres = _correlated(rng, max(1, n // 8))
+        return _flip(rng, centres[rng.integers(0, centres.shape[0], size=n)], 40)
+    raise ValueError(f"unknown kind {kind!r} (random, clustered)")
+
+
+def make_queries(kind: str, hashes: np.ndarray, q: int, seed: int = 1) -> np.ndarray:
+    """Half near entries (0..31 flips), half fresh hashes of the same kind."""
+    rng = np.random.default_rng(seed)
+    near = _flip(rng, hashes[rng.integers(0, hashes.shape[0], size=q // 2)], 31)
+    fresh = make_hashes(kind, q - q // 2, seed=seed + 1000)
+    return np.concatenate([near, fresh])
+
+
+class _Timer:
+    """Wall and process-CPU seconds of a block; CPU time makes numbers comparable on a shared, loaded machine."""
+
+    def __enter__(self) -> _Timer:
+        self._c0, self._t0 = time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._t0
+        self.cpu = time.process_time() - self._c0
+
+
+def _as_sets(lims: np.ndarray, labels: np.ndarray) -> list[set[int]]:
+    return [set(labels[lims[i] : lims[i + 1]].tolist()) for i in range(lims.shape[0] - 1)]
+
+
+def _bench_one(kind: str, n: int, queries: int, t: int, recall_sample: int, seed: int) -> dict[str, Any]:
+    import faiss
+
+    hashes = make_hashes(kind, n, seed)
+    ids = np.arange(n, dtype=np.int64)
+    qs = make_queries(kind, hashes, queries, seed + 1)
+    sample = np.random.default_rng(seed + 2).choice(queries, size=min(recall_sample, queries), replace=False)
+    rows: dict[str, Any] = {}
+
+    # faiss flat: the exhaustive reference (also the recall ground truth on the sample)
+    gc.collect()
+    rss0 = _rss_bytes()
+    flat = faiss.IndexBinaryFlat(256)
+    with _Timer() as build:
+        flat.add(hashes)
+    rss_flat = _rss_bytes() - rss0
+    with _Timer() as search:
+        lims, _, labels = flat.range_search(qs[sample], t + 1)
+    truth = _as_sets(lims, labels)
+    rows["faiss-flat"] = {
+        "build_s": build.wall,
+        "qps": len(sample) / search.wall,
+        "qps_per_cpu_s": len(sample) / search.cpu,
+        "recall": 1.0,
+        "exact_sets": True,
+        "index_bytes": int(flat.ntotal) * 32,
+        "rss_delta_bytes": rss_flat,
+    }
+    del flat
+    gc.collect()
+
+    # blindmatch PDQIndex
+    rss0 = _rss_bytes()
+    index = PDQIndex()
+    with _Timer() as build:
+        index.add(ids, hashes)
+    rss_ours = _rss_bytes() - rss0
+    with _Timer() as search:
+        results = index.search_batch(qs, t, threads=1)
+    with _Timer() as search2:
+        index.search_batch(qs, t, threads=2)
+    got = [set(results[i].ids.tolist()) for i in sample]
+    rows["blindmatch-mih"] = {
+        "build_s": build.wall,
+        "build_cpu_s": build.cpu,
+        "qps": queries / search.wall,
+        "qps_per_cpu_s": queries / search.cpu,
+        "qps_2_threads": queries / search2.wall,
+        **_recall(truth, got),
+        "index_bytes": index.nbytes(),
+        "bytes_per_entry": index.nbytes() / n,
+        "rss_delta_bytes": rss_ours,
+        "matches_per_query": float(np.mean([len(r) for r in results])),
+    }
+    del index, results
+    gc.collect()
+
+    # HMA's configuration of faiss multi-index hashing
+    rss0 = _rss_bytes()
+    mih = faiss.IndexBinaryMultiHash(256, 16, 16)
+    hma = faiss.IndexBinaryIDMap2(mih)
+    with _Timer() as build:
+        hma.add_with_ids(hashes, ids)
+    rss_hma = _rss_bytes() - rss0
+    mih.nflip = t // 16
+    with _Timer() as search:
+        lims, _, labels = hma.range_search(qs, t + 1)
+    all_sets = _as_sets(lims, labels)
+    rows["hma-multihash"] = {
+        "build_s": build.wall,
+        "build_cpu_s": build.cpu,
+        "qps": queries / search.wall,
+        "qps_per_cpu_s": queries / search.cpu,
+        **_recall(truth, [all_sets[i] for i in sample]),
+        "index_bytes": None,
+        "rss_delta_bytes": rss_hma,
+    }
+    del hma, mih
+    gc.collect()
+    return {"kind": kind, "n": n, "queries": queries, "t": t, "recall_sample": len(sample), "indexes": rows}
+
+
+def _recall(truth: list[set[int]], got: list[set[int]]) -> dict[str, Any]:
+    found = sum(len(a & b) for a, b in zip(truth, got, strict=True))
+    total = sum(len(a) for a in truth)
+    return {
+        "recall": found / total if total else 1.0,
+        "exact_sets": all(a == b for a, b in zip(truth, got, strict=True)),
+    }
+
+
+def _table(runs: list[dict[str, Any]]) -> str:
+    head = f"{'kind':<10}{'n':>11} {'index':<16}{'build s':>9}{'qps':>9}{'qps/cpu':>9}{'recall':>8}{'exact':>7}"
+    head += f"{'index MB':>10}{'RSS+ MB':>9}"
+    lines = [head, "-" * len(head)]
+    for run in runs:
+        for name, r in run["indexes"].items():
+            ib = "-" if r["index_bytes"] is None else f"{r['index_bytes'] / 1e6:.0f}"
+            lines.append(
+                f"{run['kind']:<10}{run['n']:>11,} {name:<16}{r['build_s']:>9.1f}{r['qps']:>9,.0f}"
+                f"{r['qps_per_cpu_s']:>9,.0f}"
+                f"{r['recall']:>8.4f}{'yes' if r['exact_sets'] else 'NO':>7}{ib:>10}{r['rss_delta_bytes'] / 1e6:>9.0f}"
+            )
+    return "\n".join(lines)
+
+
+def run_index_bench(
+    sizes: Sequence[int] = (100_000,),
+    kinds: Sequence[str] = ("random", "clustered"),
+    queries: int = 2000,
+    out: Path | None = None,
+    t: int = 31,
+    recall_sample: int = 200,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Build each index on each (kind, size), measure build time, qps, recall and memory; print a table.
+
+    ``sizes=(100_000,)`` is the quick smoke run; the target run is ``sizes=(10_000_000,)``. With ``out`` the
+    results are also written there as JSON.
+    """
+    runs = [_bench_one(kind, int(n), queries, t, recall_sample, seed) for n in sizes for kind in kinds]
+    import faiss
+
+    report = {
+        "t": t,
+        "note": "qps: wall clock on a shared machine; qps_per_cpu_s: queries per CPU-second (load-independent)",
+        "load_average": os.getloadavg(),
+        "cpu_count": os.cpu_count(),
+        "faiss_threads": faiss.omp_get_max_threads(),
+        "numpy": np.__version__,
+        "runs": runs,
+    }
+    print(_table(runs))
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":  # pragma: no cover - manual runs: python -m blindmatch.eval.bench_index 10000000
+    import sys
+
+    run_index_bench(sizes=[int(a) for a in sys.argv[1:]] or [100_000], out=Path("reports/bench_index.json"))
