@@ -130,6 +130,12 @@ class Database:
         except SQLAlchemyError as exc:
             raise MigrationError(f"migration to {revision} failed: {exc}") from exc
 
+    def head_revision(self) -> str | None:
+        """The newest revision shipped with the package (what :meth:`migrate` upgrades to)."""
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
 

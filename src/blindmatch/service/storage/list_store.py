@@ -11,6 +11,7 @@ concurrent edits of one list serialise and never hand out the same version.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -384,7 +385,7 @@ class ListStore:
                 else:
                     counts.updated += 1
         if inserts:
-            conn.execute(insert(_ENTRIES), inserts)
+            _bulk_insert(conn, inserts)
         if rewrites:
             conn.execute(
                 update(_ENTRIES)
@@ -567,6 +568,76 @@ class ListStore:
             conn.execute(
                 insert(_CHECKPOINTS).values(list_id=list_id, adapter=adapter, checkpoint=value, updated_at=now)
             )
+
+
+_INSERT_COLUMNS = (
+    "list_id",
+    "entry_id",
+    "signal_type",
+    "value",
+    "source_org",
+    "classification_scheme",
+    "classification_label",
+    "licence",
+    "added_at",
+    "removed_at",
+    "added_in_version",
+    "removed_in_version",
+    "extra",
+)
+
+
+def _bulk_insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert new entry rows as fast as each backend allows.
+
+    SQLAlchemy's per-row parameter processing costs about as much as SQLite's own insert work, so rows are
+    converted once here with the column types' own bind processors (same stored form as the ORM writes) and
+    handed to the driver: ``executemany`` on SQLite, ``COPY`` on PostgreSQL. Both run on ``conn``'s connection,
+    inside its transaction.
+    """
+    dialect = conn.dialect
+    if dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        cols = ", ".join(_INSERT_COLUMNS)
+        with raw.cursor() as cur, cur.copy(f"COPY list_entries ({cols}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(
+                    tuple(json.dumps(r[c], separators=(",", ":")) if c == "extra" else r[c] for c in _INSERT_COLUMNS)
+                )
+        return
+    if dialect.name != "sqlite":
+        conn.execute(insert(_ENTRIES), rows)
+        return
+    dt = _ENTRIES.c.added_at.type.bind_processor(dialect)
+    js = _ENTRIES.c.extra.type.bind_processor(dialect)
+    stamps: dict[datetime, Any] = {}
+    empty = js({}) if js else "{}"
+    params = []
+    for r in rows:
+        at = r["added_at"]
+        if at not in stamps:
+            stamps[at] = dt(at) if dt else at
+        extra = r["extra"]
+        params.append(
+            (
+                r["list_id"],
+                r["entry_id"],
+                r["signal_type"],
+                r["value"],
+                r["source_org"],
+                r["classification_scheme"],
+                r["classification_label"],
+                r["licence"],
+                stamps[at],
+                None,
+                r["added_in_version"],
+                None,
+                (js(extra) if js else json.dumps(extra)) if extra else empty,
+            )
+        )
+    placeholders = ", ".join("?" for _ in _INSERT_COLUMNS)
+    conn.exec_driver_sql(f"INSERT INTO list_entries ({', '.join(_INSERT_COLUMNS)}) VALUES ({placeholders})", params)
 
 
 _CONTENT_KEYS = (
