@@ -159,7 +159,15 @@ def _bench_one(kind: str, n: int, queries: int, t: int, recall_sample: int, seed
     with _Timer() as search2:
         index.search_batch(qs, t, threads=2)
     got = [set(results[i].ids.tolist()) for i in sample]
+    extra = make_hashes(kind, 4096, seed + 7)
+    with _Timer() as add_flush:  # incremental update: one delta buffer's worth of adds, merged into the tables
+        index.add(np.arange(n, n + 4096), extra)
+        index.flush()
+    with _Timer() as remove:
+        index.remove(np.arange(0, n, max(1, n // 1000))[:1000])
     rows["blindmatch-mih"] = {
+        "add_4096_and_flush_s": add_flush.wall,
+        "remove_1000_s": remove.wall,
         "build_s": build.wall,
         "build_cpu_s": build.cpu,
         "qps": queries / search.wall,
