@@ -25,6 +25,7 @@ from blindmatch.service.deps import AppState
 from blindmatch.service.matching import Matcher, UnknownListError
 from blindmatch.service.routes_api import router as api_router
 from blindmatch.service.routes_hma import router as hma_router
+from blindmatch.service.routes_relay import router as relay_router
 from blindmatch.service.storage.database import Database
 from blindmatch.service.storage.errors import ListExistsError, ListNotFoundError, StorageError
 from blindmatch.service.storage.list_store import ListStore
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(api_router)
     app.include_router(hma_router)
+    app.include_router(relay_router)
 
     def _error(status: int, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=status)

@@ -1,0 +1,403 @@
+"""The messenger relay: an end-to-end-encrypted store-and-forward service (``/relay/v1``).
+
+Authentication: a device registers by uploading its public identity keys with an Ed25519 signature over them
+(proof that it holds the identity key); the relay answers with a random 256-bit device token, stored only as a
+SHA-256 hash. Every other request carries ``Authorization: Bearer <device token>``; the WebSocket sends the
+token as its first frame (never in the URL, which ends up in logs). A second device of an existing user must be
+registered by an already-authenticated device of that user.
+
+Delivery: ``POST /messages`` returns only after the message and one queue row per recipient device are committed;
+recipients get them over the WebSocket (pushed as they arrive) or by polling ``GET /inbox``, and delete them with
+acks. Until acked a delivery is re-sent (at-least-once); clients de-duplicate by (sender, message id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
+
+from blindmatch.messaging.crypto.encoding import b64d, b64e
+from blindmatch.messaging.crypto.identity import verify_device_signature
+from blindmatch.messaging.crypto.reports import verify_report
+from blindmatch.messaging.errors import EncodingError, IdentityError, ReportError
+from blindmatch.messaging.relay import (
+    CONSENT_POLICY_VERSION,
+    RelayKeys,
+    RelayRequestError,
+    parse_device_keys,
+    parse_prekeys,
+    parse_send_request,
+)
+from blindmatch.service.deps import AppState, get_state
+from blindmatch.service.storage.database import Database
+from blindmatch.service.storage.relay import (
+    AuthenticatedDevice,
+    DeviceExistsError,
+    RelayStore,
+    UnknownRecipientError,
+)
+
+__all__ = ["RelayServices", "get_relay", "router"]
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/relay/v1", tags=["relay"])
+_BLOB_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
+CHUNK = 64 * 1024
+
+
+class Notifier:
+    """Wakes WebSocket senders of a device when something was queued for it (same process only; others poll)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+
+    def subscribe(self, device_pk: int, event: asyncio.Event) -> None:
+        with self._lock:
+            self._waiters.setdefault(device_pk, set()).add((asyncio.get_running_loop(), event))
+
+    def unsubscribe(self, device_pk: int, event: asyncio.Event) -> None:
+        with self._lock:
+            self._waiters[device_pk] = {w for w in self._waiters.get(device_pk, set()) if w[1] is not event}
+
+    def notify(self, device_pk: int) -> None:
+        with self._lock:
+            waiters = list(self._waiters.get(device_pk, ()))
+        for loop, ev in waiters:
+            loop.call_soon_threadsafe(ev.set)
+
+
+@dataclass
+class RelayServices:
+    store: RelayStore
+    keys: RelayKeys
+    blob_dir: Path
+    max_blob_bytes: int
+    notifier: Notifier = field(default_factory=Notifier)
+
+    def blob_path(self, blob_id: str) -> Path:
+        return self.blob_dir / blob_id[:2] / blob_id
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+def get_relay(state: Annotated[AppState, Depends(get_state)]) -> RelayServices:
+    """The relay's services, built on first use from the app's database and data directory."""
+    relay = state.services.get("relay")
+    if relay is None:
+        with _BUILD_LOCK:
+            relay = state.services.get("relay")
+            if relay is None:
+                db = state.services["db"]
+                assert isinstance(db, Database)
+                data = state.settings.data_dir
+                relay = RelayServices(
+                    RelayStore(db),
+                    RelayKeys.load_or_create(data / "relay-keys.json"),
+                    data / "relay-blobs",
+                    state.settings.max_upload_bytes,
+                )
+                state.services["relay"] = relay
+    assert isinstance(relay, RelayServices)
+    return relay
+
+
+Relay = Annotated[RelayServices, Depends(get_relay)]
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "Authorization header must be 'Bearer <device token>'")
+    return token
+
+
+def require_device(relay: Relay, authorization: Annotated[str | None, Header()] = None) -> AuthenticatedDevice:
+    token = _bearer(authorization)
+    device = relay.store.authenticate(token) if token else None
+    if device is None:
+        raise HTTPException(401, "a valid device token is required", headers={"WWW-Authenticate": "Bearer"})
+    return device
+
+
+Device = Annotated[AuthenticatedDevice, Depends(require_device)]
+JsonBody = Annotated[Any, Body()]
+
+
+def _bad(exc: Exception, status: int = 400) -> HTTPException:
+    return HTTPException(status, f"{type(exc).__name__}: {exc}")
+
+
+@router.post("/accounts", status_code=201)
+def register(relay: Relay, body: JsonBody, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    try:
+        keys, signature = parse_device_keys(body)
+        verify_device_signature(keys, signature)
+    except (RelayRequestError, IdentityError, EncodingError) as exc:
+        raise _bad(exc) from None
+    acting = None
+    token_in = _bearer(authorization)
+    if token_in:
+        acting = relay.store.authenticate(token_in)
+    token = secrets.token_urlsafe(32)
+    try:
+        relay.store.register_device(keys, token, acting=acting)
+    except DeviceExistsError as exc:
+        raise _bad(exc, 409) from None
+    return {"user_id": keys.user_id, "device_id": keys.device_id, "token": token}
+
+
+@router.get("/users/{user_id}/devices")
+def devices(relay: Relay, _: Device, user_id: str) -> dict[str, Any]:
+    try:
+        found = relay.store.devices(user_id)
+    except UnknownRecipientError as exc:
+        raise _bad(exc, 404) from None
+    return {
+        "devices": [
+            {"user_id": d.user_id, "device_id": d.device_id, "ed25519": d.ed25519, "curve25519": d.curve25519}
+            for d in found
+        ]
+    }
+
+
+@router.post("/prekeys")
+def upload_prekeys(relay: Relay, device: Device, body: JsonBody) -> dict[str, int]:
+    try:
+        prekeys = parse_prekeys(body)
+    except RelayRequestError as exc:
+        raise _bad(exc) from None
+    return {"count": relay.store.add_prekeys(device, prekeys)}
+
+
+@router.get("/prekeys/count")
+def prekey_count(relay: Relay, device: Device) -> dict[str, int]:
+    return {"count": relay.store.prekey_count(device)}
+
+
+@router.post("/users/{user_id}/devices/{device_id}/claim")
+def claim(relay: Relay, _: Device, user_id: str, device_id: str) -> dict[str, Any]:
+    try:
+        keys, prekey = relay.store.claim_prekey(user_id, device_id)
+    except UnknownRecipientError as exc:
+        raise _bad(exc, 404) from None
+    if prekey is None:
+        raise HTTPException(409, f"PrekeysExhausted: {user_id}/{device_id} has no one-time keys left")
+    return {
+        "device": {
+            "user_id": keys.user_id,
+            "device_id": keys.device_id,
+            "ed25519": keys.ed25519,
+            "curve25519": keys.curve25519,
+        },
+        "prekey": {"key_id": prekey.key_id, "key": prekey.key, "signature": prekey.signature},
+    }
+
+
+@router.post("/messages")
+def send(relay: Relay, device: Device, body: JsonBody) -> dict[str, Any]:
+    try:
+        req = parse_send_request(body)
+    except RelayRequestError as exc:
+        raise _bad(exc) from None
+    try:
+        result = relay.store.submit(device, req, relay.keys.ring.tag)
+    except UnknownRecipientError as exc:
+        raise _bad(exc, 404) from None
+    if not result.duplicate:
+        for c in req.recipients:
+            for d in relay.store.device_pks(c.user_id, c.device_id):
+                relay.notifier.notify(d)
+    return {
+        "message_id": result.message_id,
+        "seq": result.seq,
+        "server_ts": result.server_ts_ms,
+        "duplicate": result.duplicate,
+        "tags": [{"user_id": u, "device_id": d, "kid": t.kid, "tag": b64e(t.tag)} for u, d, t in result.tags],
+    }
+
+
+@router.get("/inbox")
+def inbox(
+    relay: Relay,
+    device: Device,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    return {"deliveries": [d.to_json() for d in relay.store.pending(device, limit=limit, after=after)]}
+
+
+def _ids(body: object) -> list[int]:
+    ids = body.get("delivery_ids") if isinstance(body, dict) else None
+    if (
+        not isinstance(ids, list)
+        or len(ids) > 1000
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+    ):
+        raise HTTPException(400, "delivery_ids must be a list of at most 1000 integers")
+    return ids
+
+
+@router.post("/inbox/ack")
+def ack(relay: Relay, device: Device, body: JsonBody) -> dict[str, int]:
+    return {"removed": relay.store.ack(device, _ids(body))}
+
+
+@router.websocket("/ws")
+async def websocket(ws: WebSocket) -> None:
+    """Push deliveries as they arrive; the client acks with ``{"delivery_ids": [...]}`` frames.
+
+    The first client frame must be ``{"token": "<device token>"}``. Deliveries not acked are sent again on the
+    next connection (and are visible to ``GET /inbox``); within one connection each is pushed once.
+    """
+    await ws.accept()
+    state = ws.app.state.blindmatch
+    relay = get_relay(state)
+    try:
+        first = json.loads(await asyncio.wait_for(ws.receive_text(), timeout=10))
+        token = first.get("token") if isinstance(first, dict) else None
+        device = await asyncio.to_thread(relay.store.authenticate, token) if isinstance(token, str) else None
+    except (TimeoutError, ValueError, WebSocketDisconnect):
+        device = None
+    if device is None:
+        await ws.close(code=4401, reason="a valid device token is required as the first frame")
+        return
+    wake = asyncio.Event()
+    relay.notifier.subscribe(device.pk, wake)
+    last = 0
+
+    async def reader() -> None:
+        while True:
+            msg = json.loads(await ws.receive_text())
+            ids = msg.get("delivery_ids") if isinstance(msg, dict) else None
+            if isinstance(ids, list) and all(isinstance(i, int) for i in ids):
+                await asyncio.to_thread(relay.store.ack, device, ids[:1000])
+
+    read_task = asyncio.create_task(reader())
+    try:
+        await ws.send_text(json.dumps({"ready": True, "user_id": device.user_id, "device_id": device.device_id}))
+        while not read_task.done():
+            batch = await asyncio.to_thread(relay.store.pending, device, limit=100, after=last)
+            if batch:
+                last = batch[-1].delivery_id
+                await ws.send_text(json.dumps({"deliveries": [d.to_json() for d in batch]}))
+                continue
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=1.0)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        relay.notifier.unsubscribe(device.pk, wake)
+        read_task.cancel()
+
+
+@router.get("/consent")
+def get_consent(relay: Relay, device: Device) -> dict[str, Any]:
+    granted, policy, at = relay.store.consent(device.user_id)
+    return {
+        "granted": granted and policy == CONSENT_POLICY_VERSION,
+        "policy_version": policy,
+        "at": at.isoformat() if at else None,
+        "current_policy": CONSENT_POLICY_VERSION,
+    }
+
+
+@router.put("/consent")
+def put_consent(relay: Relay, device: Device, body: JsonBody) -> dict[str, Any]:
+    granted = body.get("granted") if isinstance(body, dict) else None
+    policy = body.get("policy_version") if isinstance(body, dict) else None
+    if not isinstance(granted, bool):
+        raise HTTPException(400, "granted must be true or false")
+    if granted and policy != CONSENT_POLICY_VERSION:
+        raise HTTPException(409, f"consent must name the current policy version {CONSENT_POLICY_VERSION!r}")
+    at = relay.store.set_consent(device.user_id, granted, policy if isinstance(policy, str) else CONSENT_POLICY_VERSION)
+    return {"granted": granted, "policy_version": CONSENT_POLICY_VERSION, "at": at.isoformat()}
+
+
+def _has_consent(relay: RelayServices, device: AuthenticatedDevice) -> bool:
+    granted, policy, _ = relay.store.consent(device.user_id)
+    return granted and policy == CONSENT_POLICY_VERSION
+
+
+@router.post("/attachments", status_code=201)
+async def upload(relay: Relay, device: Device, request: Request) -> dict[str, Any]:
+    """Store an encrypted blob, streamed to disk; refused without media consent or above the size limit."""
+    if not await asyncio.to_thread(_has_consent, relay, device):
+        raise HTTPException(
+            403,
+            "ConsentRequired: this account has not consented to the media policy; "
+            "attachments are disabled (text still works)",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > relay.max_blob_bytes):
+        raise HTTPException(413, f"attachment larger than {relay.max_blob_bytes} bytes")
+    blob_id = secrets.token_urlsafe(24)
+    path = relay.blob_path(blob_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    size = 0
+    try:
+        with open(tmp, "wb") as fh:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > relay.max_blob_bytes:
+                    raise HTTPException(413, f"attachment larger than {relay.max_blob_bytes} bytes")
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    await asyncio.to_thread(relay.store.add_blob, device, blob_id, size)
+    return {"blob_id": blob_id, "size": size}
+
+
+@router.get("/attachments/{blob_id}")
+def download(relay: Relay, _: Device, blob_id: str) -> StreamingResponse:
+    if not _BLOB_ID.match(blob_id):
+        raise HTTPException(400, "malformed blob id")
+    size = relay.store.blob_size(blob_id)
+    path = relay.blob_path(blob_id)
+    if size is None or not path.exists():
+        raise HTTPException(404, "no such blob")
+
+    def chunks() -> Iterator[bytes]:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream", headers={"Content-Length": str(size)})
+
+
+@router.get("/moderation-key")
+def moderation_key(relay: Relay) -> dict[str, str]:
+    return {"public_key": b64e(relay.keys.moderation.public_bytes), "suite": "X25519-HKDF-SHA256/ChaCha20Poly1305"}
+
+
+@router.post("/reports", status_code=201)
+def report(relay: Relay, device: Device, body: JsonBody) -> dict[str, Any]:
+    """Accept a sealed report only if every message in it carries a valid franking commitment and relay tag."""
+    try:
+        sealed = b64d(body.get("sealed") if isinstance(body, dict) else None, field="sealed", max_len=2 * 1024 * 1024)
+        verified = verify_report(sealed, relay.keys.moderation, relay.keys.ring, reporter=device.user_id)
+    except (EncodingError, ReportError) as exc:
+        raise _bad(exc, 422) from None
+    rid = relay.store.add_report(device.user_id, verified.sender, verified.reported.payload.message_id, sealed)
+    return {"report_id": rid, "sender": verified.sender, "messages": 1 + len(verified.context)}

@@ -1,0 +1,182 @@
+"""End-to-end through the SDK and the relay (in-process ASGI): register, contacts, text, media, consent, reports."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from blindmatch.messaging.client import (
+    ContactError,
+    IdentityChangedError,
+    MessengerClient,
+    RelayAPIError,
+    contains_link,
+)
+from blindmatch.messaging.errors import ConsentRequiredError
+
+BASE = "http://relay.test"
+
+
+async def _pair(tmp_path: Path, transport: httpx.ASGITransport) -> tuple[MessengerClient, MessengerClient]:
+    alice = await MessengerClient.register(BASE, tmp_path / "alice", "alice", transport=transport)
+    bob = await MessengerClient.register(BASE, tmp_path / "bob", "bob", transport=transport)
+    n1 = await alice.add_contact("bob")
+    n2 = await bob.add_contact("alice")
+    assert n1 == n2
+    return alice, bob
+
+
+def test_text_roundtrip_ordering_and_persistence(tmp_path: Path, transport: httpx.ASGITransport) -> None:
+    async def run() -> None:
+        alice, bob = await _pair(tmp_path, transport)
+        for i in range(5):
+            await alice.send_text("bob", f"hello {i}")
+        got = await bob.receive()
+        assert [m.body for m in got] == [f"hello {i}" for i in range(5)]
+        assert [m.seq for m in got] == [1, 2, 3, 4, 5]
+        assert await bob.receive() == []  # acked: nothing redelivered
+        await bob.send_text("alice", "hi alice")  # reply uses the session bob created on receipt
+        assert [m.body for m in await alice.receive()] == ["hi alice"]
+        conv = alice.conversations()
+        assert conv[0]["peer"] == "bob" and conv[0]["messages"] == 6
+        assert [m["body"] for m in bob.messages(conv[0]["conversation_id"])][-1] == "hi alice"
+        await alice.aclose()
+        await bob.aclose()
+        # Restart both devices from their encrypted local state; the sessions continue.
+        alice2 = MessengerClient.open(tmp_path / "alice", transport=transport)
+        bob2 = MessengerClient.open(tmp_path / "bob", transport=transport)
+        await alice2.send_text("bob", "after restart")
+        assert [m.body for m in await bob2.receive()] == ["after restart"]
+        assert b"after restart" not in (tmp_path / "bob" / "state.bin").read_bytes()
+        await alice2.aclose()
+        await bob2.aclose()
+
+    asyncio.run(run())
+
+
+def test_no_media_mode_and_consent(tmp_path: Path, transport: httpx.ASGITransport, shared_data: Path) -> None:
+    image = sorted((shared_data / "images" / "innocent").glob("*.jpg"))[0].read_bytes()
+
+    async def run() -> None:
+        alice, bob = await _pair(tmp_path, transport)
+        for attempt in (
+            alice.send_image("bob", image),
+            alice.send_video("bob", b"\x00\x00\x00\x18ftypmp42"),
+            alice.send_text("bob", "look at https://example.org/x"),
+            alice.send_text("bob", "or www.example.com"),
+            alice.send_link("bob", "plain"),
+        ):
+            with pytest.raises(ConsentRequiredError, match="consent"):
+                await attempt
+        await alice.send_text("bob", "text still works")
+        # The relay enforces it too: a client bypassing its own check cannot upload a blob.
+        with pytest.raises(RelayAPIError) as err:
+            await alice.api.upload(b"ciphertext")
+        assert err.value.status == 403
+        status = await alice.set_consent(True)
+        assert status["granted"] is True
+        await alice.send_image("bob", image, caption="a photo")
+        await alice.send_text("bob", "see https://example.org/page")
+        got = await bob.receive()
+        assert [m.kind for m in got] == ["text", "image", "link"]
+        assert await bob.download_attachment(got[1].message_id) == image
+        assert got[1].attachments[0].sha256 and got[1].body == "a photo"
+        consent = await alice.consent_status()
+        assert consent["granted"] and consent["policy_version"] == consent["current_policy"] and consent["at"]
+        await alice.set_consent(False)  # withdrawal
+        with pytest.raises(ConsentRequiredError):
+            await alice.send_image("bob", image)
+        with pytest.raises(RelayAPIError):
+            await alice.api.upload(b"ciphertext")
+        await alice.aclose()
+        await bob.aclose()
+
+    asyncio.run(run())
+
+
+def test_media_hook_is_called_and_can_block(tmp_path: Path, transport: httpx.ASGITransport) -> None:
+    seen: list[bytes] = []
+
+    class Blocked(Exception):
+        pass
+
+    def check(data: bytes) -> None:
+        seen.append(data)
+        if data.startswith(b"BLOCK"):
+            raise Blocked("matched")
+
+    async def run() -> None:
+        alice = await MessengerClient.register(BASE, tmp_path / "a", "alice", transport=transport, media_check=check)
+        await MessengerClient.register(BASE, tmp_path / "b", "bob", transport=transport)
+        await alice.add_contact("bob")
+        await alice.set_consent(True)
+        await alice.send_image("bob", b"fine image")
+        with pytest.raises(Blocked):
+            await alice.send_image("bob", b"BLOCK me")
+        assert seen == [b"fine image", b"BLOCK me"]
+        await alice.aclose()
+
+    asyncio.run(run())
+
+
+def test_reports_with_context_and_forgery_rejected(tmp_path: Path, transport: httpx.ASGITransport) -> None:
+    async def run() -> None:
+        alice, bob = await _pair(tmp_path, transport)
+        for i in range(8):
+            await alice.send_text("bob", f"msg {i}")
+        got = await bob.receive()
+        out = await bob.report(got[-1].message_id, "harassment")
+        assert out["sender"] == "alice" and out["messages"] == 6  # reported + last 5
+        with pytest.raises(ContactError):
+            await alice.report(got[-1].message_id)  # alice never received it
+        # Bob alters the stored text before reporting: the relay rejects the report.
+        for m in bob.state["messages"]:
+            if m["message_id"] == got[0].message_id:
+                m["franked"]["payload"]["body"] = "something alice never wrote"
+        with pytest.raises(RelayAPIError) as err:
+            await bob.report(got[0].message_id)
+        assert err.value.status == 422 and "franking" in err.value.detail
+        await alice.aclose()
+        await bob.aclose()
+
+    asyncio.run(run())
+
+
+def test_identity_change_and_unknown_contact(tmp_path: Path, transport: httpx.ASGITransport) -> None:
+    async def run() -> None:
+        alice, bob = await _pair(tmp_path, transport)
+        with pytest.raises(ContactError):
+            await alice.add_contact("nobody")
+        with pytest.raises(ContactError):
+            await alice.send_text("carol", "hi")
+        # Tamper with the pinned key: the relay's answer now differs from the pin.
+        pinned = alice.state["contacts"]["bob"]["devices"][0]
+        pinned["ed25519"] = alice.identity.keys.ed25519
+        with pytest.raises(IdentityChangedError):
+            await alice.add_contact("bob")
+        number = await alice.add_contact("bob", accept_new_keys=True)
+        alice.mark_verified("bob", number)
+        with pytest.raises(IdentityChangedError):
+            alice.mark_verified("bob", "0" * 60)
+        await alice.aclose()
+        await bob.aclose()
+
+    asyncio.run(run())
+
+
+def test_link_detection() -> None:
+    for text in [
+        "https://x.org",
+        "http://10.0.0.1/a",
+        "visit www.example.com today",
+        "example.com/path",
+        "bit.ly",
+        "ftp://files",
+        "see foo.de",
+    ]:
+        assert contains_link(text), text
+    for text in ["hello there", "3.14 is pi", "meet at 10.30", "e.g. this", "ok...fine"]:
+        assert not contains_link(text), text
