@@ -373,7 +373,7 @@ def test_concurrent_migrations(db_url: str) -> None:
     def run(db: Database) -> None:
         try:
             db.migrate()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(db,)) for db in dbs]
