@@ -11,7 +11,7 @@ from blindmatch.index.pdq_index import SearchResult
 
 from .helpers import clustered, flip_bits, reference
 
-PLANS = [(11, 20), (13, 20), (16, 16), (12, 16), (10, 20)]
+PLANS = [(11, 20), (13, 20), (16, 16), (12, 18), (10, 22)]
 
 
 def _check(index: PDQIndex, hashes: np.ndarray, ids: np.ndarray, queries: np.ndarray, t: int, method: str) -> None:

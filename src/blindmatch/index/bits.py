@@ -29,9 +29,12 @@ __all__ = [
     "default_permutation",
     "flip_masks",
     "hex_to_hash_array",
+    "nibbles_at",
+    "pack_nibbles",
     "permute_to_cols",
     "prefix_probes",
     "radii_for_threshold",
+    "unpack_nibbles",
     "validate_threshold",
 ]
 
@@ -128,7 +131,7 @@ class ChunkPlan:
 
     ``starts[i]``/``widths[i]`` give chunk ``i``'s bit range. The low ``prefixes[i]`` bits of a chunk's key address
     a direct CSR offsets table (``2**prefix + 1`` entries, so the table stays a few MB); the remaining
-    ``widths[i] - prefixes[i]`` (at most 8) *suffix* bits are stored next to each table entry as one byte and
+    ``widths[i] - prefixes[i]`` (at most 4) *suffix* bits are stored next to each table entry as a nibble and
     checked while scanning a bucket. That makes chunks wider than the directly addressable size: fewer false
     candidates reach the expensive random-access verification, at one byte per entry per chunk.
     """
@@ -146,14 +149,38 @@ class ChunkPlan:
         base, extra = divmod(HASH_BITS, m)
         widths = [base + 1] * extra + [base] * (m - extra)
         prefixes = [min(w, prefix_bits) for w in widths]
-        if any(w - p > 8 for w, p in zip(widths, prefixes, strict=True)):
-            raise ValueError(f"{m} chunks of {max(widths)} bits need more than 8 suffix bits over {prefix_bits}")
+        if any(w - p > 4 for w, p in zip(widths, prefixes, strict=True)):
+            raise ValueError(f"{m} chunks of {max(widths)} bits need more than 4 suffix bits over {prefix_bits}")
         starts = [sum(widths[:i]) for i in range(m)]
         return ChunkPlan(tuple(starts), tuple(widths), tuple(prefixes))
 
     @property
     def m(self) -> int:
         return len(self.widths)
+
+
+def pack_nibbles(values: np.ndarray) -> np.ndarray:
+    """Two 4-bit values per byte (entry ``i`` in byte ``i >> 1``, high nibble when ``i`` is odd)."""
+    v = values.astype(np.uint8)
+    if v.shape[0] % 2:
+        v = np.append(v, np.uint8(0))
+    out: np.ndarray = v[0::2] | (v[1::2] << np.uint8(4))
+    return out
+
+
+def unpack_nibbles(packed: np.ndarray, n: int) -> np.ndarray:
+    """Inverse of :func:`pack_nibbles` for the first ``n`` values."""
+    out = np.empty(packed.shape[0] * 2, dtype=np.uint8)
+    out[0::2] = packed & np.uint8(15)
+    out[1::2] = packed >> np.uint8(4)
+    return out[:n]
+
+
+def nibbles_at(packed: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The 4-bit values at positions ``idx`` (int64) of a packed array."""
+    shift = ((idx & 1) << 2).astype(np.uint8)
+    out: np.ndarray = (packed.take(idx >> 1) >> shift) & np.uint8(15)
+    return out
 
 
 @lru_cache(maxsize=256)

@@ -37,9 +37,12 @@ from blindmatch.index.bits import (
     chunk_keys,
     chunk_word_masks,
     default_permutation,
+    nibbles_at,
+    pack_nibbles,
     permute_to_cols,
     prefix_probes,
     radii_for_threshold,
+    unpack_nibbles,
     validate_threshold,
 )
 from blindmatch.index.errors import (
@@ -215,12 +218,14 @@ class PDQIndex:
             off = self._offsets[c]
             if n == 0:
                 self._tables[c] = new_pos[order]
-                self._suffixes[c] = sfx[order] if width > prefix else self._suffixes[c]
+                if width > prefix:
+                    self._suffixes[c] = pack_nibbles(sfx[order])
             else:
                 at = off[keys[order] + 1].astype(np.int64)
                 self._tables[c] = np.insert(self._tables[c], at, new_pos[order])
-                if width > prefix:
-                    self._suffixes[c] = np.insert(self._suffixes[c], at, sfx[order])
+                if width > prefix:  # unpack, insert, repack: O(N) like the position table itself
+                    current = unpack_nibbles(self._suffixes[c], n)
+                    self._suffixes[c] = pack_nibbles(np.insert(current, at, sfx[order]))
             grow = np.zeros((1 << prefix) + 1, dtype=np.uint32)
             np.cumsum(counts, out=grow[1:])
             self._offsets[c] = off + grow
@@ -385,7 +390,7 @@ class PDQIndex:
         if width == prefix:
             return np.repeat(nz // nmask, cnt), self._tables[c].take(idx)
         code = ((budget.astype(np.uint16) << 8)[None, :] | (qfull >> prefix).astype(np.uint16)[:, None]).ravel()
-        sel = np.flatnonzero(_SUFFIX_OK.take(np.repeat(code[nz], cnt) ^ self._suffixes[c].take(idx)))
+        sel = np.flatnonzero(_SUFFIX_OK.take(np.repeat(code[nz], cnt) ^ nibbles_at(self._suffixes[c], idx)))
         qi = nz[np.searchsorted(ends, sel, side="right")] // nmask
         return qi, self._tables[c].take(idx[sel])
 
@@ -481,7 +486,7 @@ class PDQIndex:
             for w, p, tab, off, sfx in zip(widths, prefixes, tables, offsets, suffixes, strict=True):
                 if tab.shape != (n,) or off.shape != ((1 << p) + 1,) or tab.dtype != np.uint32:
                     raise ValueError("table shapes are wrong")
-                if sfx.dtype != np.uint8 or sfx.shape != ((n,) if w > p else (0,)):
+                if sfx.dtype != np.uint8 or sfx.shape != (((n + 1) // 2,) if w > p else (0,)):
                     raise ValueError("suffix arrays are wrong")
                 if n and int(np.diff(off.astype(np.int64)).min()) < 0:
                     raise ValueError("table offsets are not monotonic")
