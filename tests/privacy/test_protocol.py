@@ -326,3 +326,27 @@ def test_three_way_cuckoo_table_end_to_end() -> None:
     assert event is not None and len(event.matches) == 2 and event.synthetic == 1
     with pytest.raises(VoucherError, match="cuckoo"):
         VoucherClient(table, scheme, ClientAccount.create("a", 2), CFG.__class__(threshold=2, cuckoo_ways=2))
+
+
+def test_server_cannot_tell_which_cuckoo_position_matched(world: World) -> None:
+    """Wraps are shuffled: over many matching tokens the opening wrap sits at either index about equally often,
+    although the table itself places most tokens at their first position."""
+    from blindmatch.privacy.group import Point
+    from blindmatch.privacy.kdf import wrap_pad
+    from blindmatch.privacy.table import cuckoo_positions
+    from blindmatch.privacy.wire import WireVoucher
+
+    m = world.table.manifest
+    at_first = sum(
+        world.custodian.assignment.get(cuckoo_positions(t, m.table_size, m.hash_seed)[0]) == t for t in world.tokens
+    )
+    assert at_first > len(world.tokens) / 2  # the skew the shuffle must hide
+    client, _ = _pair(world)
+    index_counts = [0, 0]
+    for i in range(40):
+        v = WireVoucher.decode(client.make_voucher(world.listed[i]), token_count=CFG.token_count, metadata_bytes=16)
+        for e in v.entries:
+            _, check = wrap_pad(Point.decode_mul(e.q, world.custodian.alpha).raw, v.voucher_id)
+            for idx, w in enumerate(e.wraps):
+                index_counts[idx] += w[32:] == check
+    assert sum(index_counts) == 40 and min(index_counts) >= 8  # fair coin: P(min < 8) ≈ 1e-4

@@ -185,28 +185,32 @@ class VoucherClient:
         return Entry(Point.random().raw, tuple(secrets.token_bytes(WRAP_BYTES) for _ in range(ways)))
 
     @staticmethod
-    def _wrap(item_key: bytes, shared: Point, voucher_id: bytes, j: int) -> bytes:
-        pad, check = wrap_pad(shared.raw, voucher_id, j)
+    def _wrap(item_key: bytes, shared: Point, voucher_id: bytes) -> bytes:
+        pad, check = wrap_pad(shared.raw, voucher_id)
         return bytes(a ^ b for a, b in zip(item_key, pad, strict=True)) + check
 
     def _token_entry(self, token: bytes, voucher_id: bytes, item_key: bytes) -> Entry:
+        """One wrap per *distinct* cuckoo position (a repeated position gets random bytes instead of a second,
+        identical wrap), in random order, so the server cannot tell which hash function placed a match."""
         beta, gamma = Scalar.random(), Scalar.random()
         q = token_point(token).mul(beta) + Point.base_mul(gamma)
         gl = self.table.lpub.mul(gamma)
         m = self.table.manifest
-        wraps = []
-        for j, pos in enumerate(cuckoo_positions(token, m.table_size, m.hash_seed, m.cuckoo_ways), start=1):
-            s_j = Point(self.table.slots[pos]).mul(beta) + gl
-            wraps.append(self._wrap(item_key, s_j, voucher_id, j))
+        positions = cuckoo_positions(token, m.table_size, m.hash_seed, m.cuckoo_ways)
+        wraps = [
+            self._wrap(item_key, Point(self.table.slots[pos]).mul(beta) + gl, voucher_id)
+            for pos in dict.fromkeys(positions)
+        ]
+        wraps += [secrets.token_bytes(WRAP_BYTES) for _ in range(len(positions) - len(wraps))]
+        self._rng.shuffle(wraps)
         return Entry(q.raw, tuple(wraps))
 
     def _synthetic_entry(self, voucher_id: bytes, item_key: bytes) -> Entry:
         gamma = Scalar.random()
         q = Point.base_mul(gamma)
         ways = self.config.cuckoo_ways
-        j = self._rng.randrange(1, ways + 1)
         wraps = [secrets.token_bytes(WRAP_BYTES) for _ in range(ways)]
-        wraps[j - 1] = self._wrap(item_key, self.table.lpub.mul(gamma), voucher_id, j)
+        wraps[self._rng.randrange(ways)] = self._wrap(item_key, self.table.lpub.mul(gamma), voucher_id)
         return Entry(q.raw, tuple(wraps))
 
 

@@ -15,9 +15,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 __all__ = ["account_binding", "inner_key", "wrap_pad"]
 
 
-def wrap_pad(shared_point: bytes, voucher_id: bytes, j: int) -> tuple[bytes, bytes]:
-    """``(pad, check)``: 32 bytes XOR-ed onto the item key and an 8-byte tag that says the wrap opened."""
-    d = hashlib.sha512(b"blindmatch/wrap/v1\x00" + shared_point + voucher_id + bytes([j])).digest()
+def wrap_pad(shared_point: bytes, voucher_id: bytes) -> tuple[bytes, bytes]:
+    """``(pad, check)``: 32 bytes XOR-ed onto the item key and an 8-byte tag that says the wrap opened.
+
+    Deliberately independent of the cuckoo position ``j``: the client shuffles an entry's wraps, so the server
+    must not learn which hash function placed a matching token (positions are not uniformly used)."""
+    d = hashlib.sha512(b"blindmatch/wrap/v1\x00" + shared_point + voucher_id).digest()
     return d[:32], d[32:40]
 
 

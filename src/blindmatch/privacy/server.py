@@ -234,14 +234,14 @@ class VoucherServer:
                 r = Point.decode_mul(e.q, self.alpha).raw
             except (InvalidPointError, GroupError) as exc:
                 raise VoucherError(f"voucher entry has an invalid point: {exc}") from None
-            for j, wrap in enumerate(e.wraps, start=1):
-                pad, check = wrap_pad(r, v.voucher_id, j)
-                if wrap[32:] == check:
-                    key = bytes(a ^ b for a, b in zip(wrap[:32], pad, strict=True))
-                    if item_key is not None and key != item_key:
-                        raise VoucherError("entries of one voucher open to different item keys")
-                    item_key = key
-                    opened_entries += 1
+            pad, check = wrap_pad(r, v.voucher_id)
+            hits = [w for w in e.wraps if w[32:] == check]
+            if hits:
+                keys = {bytes(a ^ b for a, b in zip(w[:32], pad, strict=True)) for w in hits}
+                if len(keys) != 1 or (item_key is not None and item_key not in keys):
+                    raise VoucherError("entries of one voucher open to different item keys")
+                item_key = keys.pop()
+                opened_entries += 1
         if item_key is None:
             return None
         try:
