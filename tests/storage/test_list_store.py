@@ -347,6 +347,21 @@ def test_migration_matches_models(db_url: str) -> None:
     assert diffs == []
 
 
+def test_get_entries(store: ListStore) -> None:
+    store.create_list("a")
+    store.create_list("b")
+    store.add_entries("a", [pdq(0), pdq(1), pdq(2)])
+    store.add_entries("b", [pdq(3)])
+    store.remove_entries("a", ["e1"])
+    got = store.get_entries("a", ["e0", "e1", "e3", "nope", "e0"])
+    assert sorted(got) == ["e0", "e1"]  # e3 is in another list
+    assert got["e0"].live and not got["e1"].live and got["e1"].value == PDQ[1]
+    many = store.get_entries("a", [f"x{i}" for i in range(5000)] + ["e2"])
+    assert list(many) == ["e2"]
+    with pytest.raises(ListNotFoundError):
+        store.get_entries("zzz", ["e0"])
+
+
 def test_live_hashes_by_signal(store: ListStore) -> None:
     store.create_list("a")
     store.add_entries("a", [pdq(0), pdq(1)])
