@@ -223,6 +223,12 @@ class RelayStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def _begin_write(self, s: Session) -> None:
+        """On SQLite, take the write lock first: a transaction that reads and then upgrades to writing fails
+        with "database is locked" (no busy wait) when another writer committed in between."""
+        if self.db.is_sqlite:
+            s.execute(update(_CONVS).where(_CONVS.c.next_seq < 0).values(next_seq=_CONVS.c.next_seq))
+
     # -- accounts and devices ---------------------------------------------------------------------------------
 
     def register_device(self, keys: DeviceKeys, token: str, *, acting: AuthenticatedDevice | None = None) -> None:
@@ -230,6 +236,7 @@ class RelayStore:
         now = utcnow()
         try:
             with self.db.session() as s:
+                self._begin_write(s)
                 exists = s.execute(select(_ACCOUNTS.c.user_id).where(_ACCOUNTS.c.user_id == keys.user_id)).first()
                 if exists is None:
                     s.execute(insert(_ACCOUNTS).values(user_id=keys.user_id, created_at=now, consent_granted=False))
@@ -281,6 +288,7 @@ class RelayStore:
 
     def add_prekeys(self, device: AuthenticatedDevice, prekeys: Sequence[SignedPrekey]) -> int:
         with self.db.session() as s:
+            self._begin_write(s)
             existing = set(s.scalars(select(_PREKEYS.c.key_id).where(_PREKEYS.c.device_pk == device.pk)).all())
             fresh = [p for p in prekeys if p.key_id not in existing]
             if fresh:
@@ -305,6 +313,7 @@ class RelayStore:
         """Hand out one prekey of the device, exactly once; ``None`` when the device has run out."""
         for _ in range(50):
             with self.db.session() as s:
+                self._begin_write(s)
                 dev = self._device_pk(s, user_id, device_id)
                 if dev is None:
                     raise UnknownRecipientError(f"no device {user_id}/{device_id}")
@@ -349,6 +358,7 @@ class RelayStore:
 
     def _submit_once(self, sender: AuthenticatedDevice, req: SendRequest, tagger: Tagger) -> SubmitResult:
         with self.db.session() as s:
+            self._begin_write(s)
             prior = self._existing(s, sender, req, tagger)
             if prior is not None:
                 return prior
