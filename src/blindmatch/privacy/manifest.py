@@ -73,7 +73,7 @@ class Manifest:
         expected = set(cls.__dataclass_fields__)
         if set(obj) != expected:
             raise ManifestError(f"manifest fields differ from the expected set: {sorted(set(obj) ^ expected)}")
-        if obj["format"] != MANIFEST_FORMAT:
+        if type(obj["format"]) is not int or obj["format"] != MANIFEST_FORMAT:
             raise ManifestError(f"unsupported manifest format {obj['format']!r}")
         kwargs: dict[str, object] = {}
         try:
