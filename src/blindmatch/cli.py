@@ -98,6 +98,7 @@ def hash_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Image files.")],
     fast: Annotated[bool, typer.Option(help="Reduced-size decode of large JPEGs (faster, ~1 bit off).")] = False,
     dihedral: Annotated[bool, typer.Option(help="Also print the 8 dihedral PDQ hashes.")] = False,
+    no_exif: Annotated[bool, typer.Option(help="Ignore EXIF orientation (as the reference tool does).")] = False,
 ) -> None:
     """Print one JSON object per file: path, pdq, quality, md5, sha1, sha256 (or path, error)."""
     from blindmatch.hashing.files import hash_file
@@ -106,7 +107,7 @@ def hash_cmd(
     failed = False
     for path in paths:
         try:
-            h = hash_file(path, fast=fast, dihedral=dihedral)
+            h = hash_file(path, fast=fast, dihedral=dihedral, apply_exif=not no_exif)
         except MediaError as exc:
             failed = True
             _emit({"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
@@ -119,6 +120,8 @@ def hash_cmd(
             "sha1": h.sha1,
             "sha256": h.sha256,
         }
+        if h.low_quality:
+            out["low_quality"] = True
         if h.dihedral is not None:
             out["dihedral"] = list(h.dihedral)
         _emit(out)
@@ -302,6 +305,46 @@ def scan(
         raise typer.Exit(EXIT_ERROR)
     if matched:
         raise typer.Exit(EXIT_MATCH)
+
+
+# ----------------------------------------------------------------------------- benchmarks
+DATA_DIR = Path("../shared/data")
+REPORTS = Path("reports")
+
+
+@bench_app.command("hashing")
+def bench_hashing(
+    data: Annotated[Path, typer.Option(help="The benign data set (../shared/data).")] = DATA_DIR,
+    big_count: Annotated[int, typer.Option(help="How many 12-megapixel JPEGs to generate.")] = 20,
+    dev_count: Annotated[int | None, typer.Option(help="Sample of the DEV corpus (default: all).")] = None,
+    out: Annotated[Path, typer.Option(help="JSON results.")] = REPORTS / "bench_hashing.json",
+) -> None:
+    """Files/s of exact and fast PDQ against the HMA path (Pillow full decode + pdqhash)."""
+    from blindmatch.eval.bench_hashing import run_hashing_bench
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run_hashing_bench(data, big_count=big_count, dev_count=dev_count, out=out)
+
+
+@bench_app.command("index")
+def bench_index(
+    size: Annotated[list[int] | None, typer.Option(help="List sizes (repeatable); default 10,000,000.")] = None,
+    kind: Annotated[list[str] | None, typer.Option(help="random and/or clustered.")] = None,
+    queries: Annotated[int, typer.Option(help="Queries per run.")] = 2000,
+    threshold: Annotated[int, typer.Option(help="Hamming threshold.")] = 31,
+    out: Annotated[Path, typer.Option(help="JSON results.")] = REPORTS / "bench_index.json",
+) -> None:
+    """Queries/s, recall, memory and build time of our index against faiss flat and HMA's multi-hash index."""
+    from blindmatch.eval.bench_index import run_index_bench
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run_index_bench(
+        sizes=size or [10_000_000],
+        kinds=kind or ["random", "clustered"],
+        queries=queries,
+        t=threshold,
+        out=out,
+    )
 
 
 def main() -> None:
