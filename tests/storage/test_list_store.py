@@ -210,6 +210,18 @@ def test_skip_mode_import_applies_good_rows_and_reports_bad(store: ListStore) ->
     assert [(e.line, "64 hex digits" in e.reason) for e in out.report.errors] == [(7, True)]
 
 
+def test_bad_import_options(store: ListStore) -> None:
+    from blindmatch.lists.formats import UnknownFormatError
+    from blindmatch.service.storage.list_store import InvalidImportOptionError
+
+    store.create_list("l")
+    with pytest.raises(InvalidImportOptionError, match="abort' or 'skip"):
+        store.import_stream("l", io.StringIO(BAD_CSV), "csv", on_error="ignore")
+    with pytest.raises(UnknownFormatError):
+        store.import_stream("l", io.StringIO(BAD_CSV), "xls")
+    assert store.get_list("l").version == 1
+
+
 def test_import_into_missing_list(store: ListStore) -> None:
     with pytest.raises(ListNotFoundError):
         store.import_stream("nope", io.StringIO(BAD_CSV), "csv")

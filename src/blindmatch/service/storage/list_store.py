@@ -34,13 +34,17 @@ from blindmatch.service.storage.database import Database
 from blindmatch.service.storage.errors import ListExistsError, ListNotFoundError, StorageError
 from blindmatch.service.storage.models import HashListRow, ListEntryRow, SyncCheckpointRow, utcnow
 
-__all__ = ["ChangeSet", "EditResult", "ImportOutcome", "ListStore", "VersionAheadError"]
+__all__ = ["ChangeSet", "EditResult", "ImportOutcome", "InvalidImportOptionError", "ListStore", "VersionAheadError"]
 
 _LISTS = cast(Table, HashListRow.__table__)
 _ENTRIES = cast(Table, ListEntryRow.__table__)
 _CHECKPOINTS = cast(Table, SyncCheckpointRow.__table__)
 #: Records applied per round trip; also bounds the size of ``IN (...)`` lookups.
 CHUNK = 2000
+
+
+class InvalidImportOptionError(StorageError, ValueError):
+    """An import was asked for with an option that does not exist."""
 
 
 class VersionAheadError(StorageError, ValueError):
@@ -527,7 +531,11 @@ class ListStore:
         """
         report = ImportReport()
         reader = get_format(fmt).read
-        records = reader(stream, on_error=OnError(on_error), report=report, source=source)
+        try:
+            mode = OnError(on_error)
+        except ValueError:
+            raise InvalidImportOptionError(f"on_error must be 'abort' or 'skip', got {on_error!r}") from None
+        records = reader(stream, on_error=mode, report=report, source=source)
         result = self.apply_records(name, records)
         return ImportOutcome(result, report)
 
