@@ -350,3 +350,17 @@ def test_server_cannot_tell_which_cuckoo_position_matched(world: World) -> None:
             for idx, w in enumerate(e.wraps):
                 index_counts[idx] += w[32:] == check
     assert sum(index_counts) == 40 and min(index_counts) >= 8  # fair coin: P(min < 8) ≈ 1e-4
+
+
+def test_epochs_via_account_ids_keep_separate_thresholds(world: World) -> None:
+    """Per-epoch polynomials (docs/privacy.md §5): shares of two epochs never combine, vouchers cannot move."""
+    cfg = CFG
+    old = VoucherClient(world.table, ExactTokenScheme(), ClientAccount.create("bob/2026-10", T), cfg)
+    new = VoucherClient(world.table, ExactTokenScheme(), ClientAccount.create("bob/2026-11", T), cfg)
+    _, server = _pair(world)
+    for i in range(T - 1):
+        assert server.receive("bob/2026-10", old.make_voucher(world.listed[i])).event is None
+    assert server.receive("bob/2026-11", new.make_voucher(world.listed[T])).event is None
+    with pytest.raises(VoucherError, match="authenticate"):
+        server.receive("bob/2026-11", old.make_voucher(world.listed[T + 1]))
+    assert server.state("bob/2026-10").secret is None and server.state("bob/2026-11").secret is None
