@@ -205,6 +205,35 @@ def _pair_collisions(
     return hits, images, n_tokens, n_entries
 
 
+def _fit_log_rate(points: Sequence[Mapping[str, float]], k: int) -> dict[str, float]:
+    """Fit log2(rate) = a + b·k' (weights sqrt(hits): Poisson errors) and extrapolate to ``k``.
+
+    ``rate_pessimistic`` uses the slope moved by two standard errors towards a flatter curve (NaN with two points).
+    """
+    xs = np.array([p["k"] for p in points], dtype=np.float64)
+    ys = np.log2([p["rate"] for p in points])
+    w = np.sqrt([p["token_pair_hits"] for p in points])
+    if len(points) >= 3:
+        (slope, intercept), cov = np.polyfit(xs, ys, 1, w=w, cov="unscaled")
+        # unscaled covariance with weights sqrt(n): log2 errors are ~ 1/(ln 2 · sqrt(n))
+        slope_se = float(np.sqrt(cov[0, 0])) / math.log(2)
+    else:
+        slope, intercept = np.polyfit(xs, ys, 1, w=w)
+        slope_se = math.nan
+    x0 = float(np.average(xs, weights=w))
+    y0 = float(intercept + slope * x0)
+    rate = float(2.0 ** (y0 + slope * (k - x0)))
+    hi = float(2.0 ** (y0 + (slope + 2 * slope_se) * (k - x0))) if math.isfinite(slope_se) else rate
+    return {
+        "from_k": float(xs.min()),
+        "to_k": float(xs.max()),
+        "bits_per_bit": float(-slope),
+        "bits_per_bit_se": slope_se,
+        "rate": rate,
+        "rate_pessimistic": hi,
+    }
+
+
 def _all_pairs_collisions(
     scheme: TokenScheme, images: Sequence[tuple[bytes, npt.NDArray[np.float32]]]
 ) -> tuple[int, int, int]:
@@ -255,10 +284,18 @@ class _GaussianPdqModel:
 
 
 def _with_k(scheme: TokenScheme, k: int) -> TokenScheme | None:
-    if not dataclasses.is_dataclass(scheme) or "k" not in {f.name for f in dataclasses.fields(scheme)}:
+    """The scheme with ``k``-bit subsets; schemes with a ``pool`` draw them from the positions the full scheme uses
+    (so the short-subset curve measures the same bits, e.g. the same low frequencies)."""
+    if not dataclasses.is_dataclass(scheme):
         return None
+    values: dict[str, object] = {f.name: getattr(scheme, f.name) for f in dataclasses.fields(scheme) if f.init}
+    if "k" not in values:
+        return None
+    changes: dict[str, int] = {"k": k}
+    if {"pool", "subsets", "group"} <= values.keys() and not values["pool"]:
+        changes["pool"] = int(str(values["k"])) * int(str(values["subsets"]))
     try:
-        variant: TokenScheme = dataclasses.replace(scheme, k=k)  # type: ignore[type-var]
+        variant: TokenScheme = dataclasses.replace(scheme, **changes)  # type: ignore[type-var]
     except TokenSchemeError:
         return None
     return variant
@@ -309,25 +346,16 @@ def _leak_estimates(
         curve.append({"k": kk, "token_pair_hits": h2, "rate": h2 / max(1, nt2 * (n2 - 1))})
     usable = [c for c in curve if c["token_pair_hits"] >= 5]
     if isinstance(k, int) and len(usable) >= 2:
-        xs = np.array([c["k"] for c in usable])
-        ys = np.log2([c["rate"] for c in usable])
-        w = np.sqrt([c["token_pair_hits"] for c in usable])
-        if len(usable) >= 3:
-            (slope, intercept), cov = np.polyfit(xs, ys, 1, w=w, cov="unscaled")
-            # unscaled covariance with weights sqrt(n): log2 errors are ~ 1/(ln 2 · sqrt(n))
-            slope_se = float(np.sqrt(cov[0, 0])) / math.log(2)
-        else:
-            slope, intercept = np.polyfit(xs, ys, 1, w=w)
-            slope_se = math.nan
-        x0 = float(np.average(xs, weights=w))
-        y0 = float(intercept + slope * x0)
-        rate_k = float(2.0 ** (y0 + slope * (k - x0)))
-        rate_hi = float(2.0 ** (y0 + (slope + 2 * slope_se) * (k - x0))) if math.isfinite(slope_se) else math.nan
+        # the curve bends (similar image pairs make the tail heavier than independent bits would), so the
+        # headline uses the fit over the longest subsets only, which is the more pessimistic of the two
+        fits = {"all_points": _fit_log_rate(usable, k), "tail": _fit_log_rate(usable[-4:], k)}
+        rate_k = max(f["rate"] for f in fits.values())
+        rate_hi = max(f["rate_pessimistic"] for f in fits.values())
         out["k_extrapolated"] = {
             "curve": curve,
             "pairs_from": f"{len(pool)} real images, all distinct pairs",
-            "bits_per_subset_bit": float(-slope),
-            "bits_per_subset_bit_se": slope_se,
+            "fits": fits,
+            "bits_per_subset_bit": fits["tail"]["bits_per_bit"],
             "per_token_pair_rate": rate_k,
             "expected_hits_per_image_at_list_size": rate_k * tok_per_image * list_size,
             "pessimistic_hits_per_image_at_list_size": rate_hi * tok_per_image * list_size,
