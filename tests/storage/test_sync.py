@@ -392,6 +392,22 @@ def test_stopncii_malformed_response(store: ListStore) -> None:
             adapter.fetch(None)
 
 
+@pytest.mark.parametrize("cp", ["not json", "[1]", '{"offset": -1}', '{"offset": "x"}'])
+def test_corrupt_checkpoints_are_refused(tmp_path: Path, cp: str) -> None:
+    f = tmp_path / "f.jsonl"
+    f.write_text("")
+    with pytest.raises(SyncProtocolError, match="checkpoint"):
+        LocalJsonlAdapter(f).fetch(cp)
+    fake = FakeStopNcii()
+    if cp.startswith("{"):
+        cp = cp.replace("offset", "start")
+    with pytest.raises(SyncProtocolError, match="checkpoint"):
+        stopncii(fake).fetch(cp)
+    if not cp.startswith("{"):
+        with pytest.raises(SyncProtocolError, match="checkpoint"):
+            ncmec_adapter(FakeNcmec(), datetime(2026, 2, 1, tzinfo=UTC)).fetch(cp)
+
+
 def test_entries_from_adapters_are_plain_list_entries() -> None:
     b = SyncBatch((make_entry(signal_type="md5", value=M[0]),), ("x",), "{}", False)
     assert [type(r).__name__ for r in b.records()] == ["Deletion", "ListEntry"]

@@ -10,9 +10,10 @@ Checkpoints are opaque strings (the adapters use small JSON objects) so any stor
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from blindmatch.lists.errors import SyncProtocolError
 from blindmatch.lists.formats.common import Deletion, ImportRecord, RowError
@@ -25,6 +26,7 @@ __all__ = [
     "SyncReport",
     "SyncTarget",
     "collapse",
+    "load_checkpoint",
     "sync_list",
 ]
 
@@ -48,6 +50,19 @@ class SyncBatch:
         out: list[ImportRecord] = [Deletion(d) for d in self.deletions]
         out.extend(self.upserts)
         return out
+
+
+def load_checkpoint(checkpoint: str | None, what: str) -> dict[str, Any]:
+    """Parse an adapter's JSON checkpoint; ``{}`` for none. A corrupt one is a :class:`SyncProtocolError`."""
+    if checkpoint is None or checkpoint == "":
+        return {}
+    try:
+        obj = json.loads(checkpoint)
+    except json.JSONDecodeError:
+        raise SyncProtocolError(f"{what} checkpoint is not JSON: {checkpoint[:80]!r}") from None
+    if not isinstance(obj, dict):
+        raise SyncProtocolError(f"{what} checkpoint must be a JSON object")
+    return obj
 
 
 def collapse(records: Iterable[ImportRecord]) -> tuple[tuple[ListEntry, ...], tuple[str, ...]]:

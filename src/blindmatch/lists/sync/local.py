@@ -14,23 +14,11 @@ from blindmatch.lists.errors import ImportFormatError, InvalidEntryError, SyncPr
 from blindmatch.lists.formats import get_format
 from blindmatch.lists.formats.common import ImportRecord, ImportReport, OnError
 from blindmatch.lists.formats.jsonl_format import parse_jsonl_line
-from blindmatch.lists.sync.base import SyncBatch, collapse
+from blindmatch.lists.sync.base import SyncBatch, collapse, load_checkpoint
 
 __all__ = ["LocalDeltaDirAdapter", "LocalJsonlAdapter"]
 
 _HEAD_BYTES = 4096
-
-
-def _load(checkpoint: str | None) -> dict[str, object]:
-    if checkpoint is None:
-        return {}
-    try:
-        obj = json.loads(checkpoint)
-    except json.JSONDecodeError:
-        raise SyncProtocolError(f"checkpoint is not JSON: {checkpoint[:80]!r}") from None
-    if not isinstance(obj, dict):
-        raise SyncProtocolError("checkpoint must be a JSON object")
-    return obj
 
 
 class LocalJsonlAdapter:
@@ -42,24 +30,27 @@ class LocalJsonlAdapter:
     is treated as still being written and left for the next fetch.
     """
 
-    def __init__(self, path: str | Path, *, batch_size: int = 1000) -> None:
+    def __init__(self, path: str | Path, *, batch_size: int = 1000, name: str | None = None) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.path = Path(path)
         self.batch_size = batch_size
+        self._name = name or f"jsonl:{self.path.name}"
 
     @property
     def name(self) -> str:
-        return f"jsonl:{self.path.name}"
+        """Checkpoint key; defaults to the file name (pass ``name=`` to tell same-named files apart)."""
+        return self._name
 
     def _head(self, upto: int) -> str:
         with self.path.open("rb") as fh:
             return hashlib.sha256(fh.read(min(upto, _HEAD_BYTES))).hexdigest()
 
     def fetch(self, checkpoint: str | None) -> SyncBatch:
-        cp = _load(checkpoint)
-        offset = int(cp.get("offset", 0))  # type: ignore[call-overload]
-        line_no = int(cp.get("line", 0))  # type: ignore[call-overload]
+        cp = load_checkpoint(checkpoint, "local")
+        offset, line_no = cp.get("offset", 0), cp.get("line", 0)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (offset, line_no)):
+            raise SyncProtocolError(f"local checkpoint has a bad offset/line: {checkpoint!r}")
         try:
             size = self.path.stat().st_size
         except OSError as exc:
@@ -107,14 +98,18 @@ class LocalDeltaDirAdapter:
     stops the sync at that file (checkpoint unchanged) with the file name and line in the error.
     """
 
-    def __init__(self, directory: str | Path, *, fmt: str = "jsonl", pattern: str = "*") -> None:
+    def __init__(
+        self, directory: str | Path, *, fmt: str = "jsonl", pattern: str = "*", name: str | None = None
+    ) -> None:
         self.directory = Path(directory)
         self.format = get_format(fmt)
         self.pattern = pattern
+        self._name = name or f"deltadir:{self.directory.name}"
 
     @property
     def name(self) -> str:
-        return f"deltadir:{self.directory.name}"
+        """Checkpoint key; defaults to the directory name."""
+        return self._name
 
     def _pending(self, last: str | None) -> list[Path]:
         if not self.directory.is_dir():
@@ -123,7 +118,7 @@ class LocalDeltaDirAdapter:
         return [p for p in files if last is None or p.name > last]
 
     def fetch(self, checkpoint: str | None) -> SyncBatch:
-        cp = _load(checkpoint)
+        cp = load_checkpoint(checkpoint, "local")
         last = cp.get("last_file")
         pending = self._pending(last if isinstance(last, str) else None)
         if not pending:

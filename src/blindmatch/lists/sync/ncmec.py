@@ -20,7 +20,7 @@ import httpx
 from blindmatch.lists.errors import ImportFormatError, SyncProtocolError
 from blindmatch.lists.formats.common import ImportReport, OnError, RowError
 from blindmatch.lists.formats.ncmec import NcmecPage, read_ncmec_xml
-from blindmatch.lists.sync.base import SyncBatch, collapse
+from blindmatch.lists.sync.base import SyncBatch, collapse, load_checkpoint
 from blindmatch.lists.sync.http import RetryPolicy, get_with_retries
 
 __all__ = ["NCMEC_EPOCH", "NcmecAdapter"]
@@ -72,9 +72,7 @@ class NcmecAdapter:
         self._client.close()
 
     def fetch(self, checkpoint: str | None) -> SyncBatch:
-        cp = json.loads(checkpoint) if checkpoint else {}
-        if not isinstance(cp, dict):
-            raise SyncProtocolError("NCMEC checkpoint must be a JSON object")
+        cp = load_checkpoint(checkpoint, "NCMEC")
         start = str(cp.get("from") or NCMEC_EPOCH)
         next_path = cp.get("next")
         params: dict[str, str | int] | None

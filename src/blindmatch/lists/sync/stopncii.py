@@ -21,7 +21,7 @@ from blindmatch.hashing.signals import SignalType
 from blindmatch.lists.errors import InvalidEntryError, SyncProtocolError
 from blindmatch.lists.formats.common import Deletion, ImportRecord, OnError, RowError
 from blindmatch.lists.model import make_entry, stable_entry_id
-from blindmatch.lists.sync.base import SyncBatch, collapse
+from blindmatch.lists.sync.base import SyncBatch, collapse, load_checkpoint
 from blindmatch.lists.sync.http import RetryPolicy, get_with_retries
 
 __all__ = ["STOPNCII_SIGNAL_TYPES", "StopNciiAdapter"]
@@ -64,10 +64,10 @@ class StopNciiAdapter:
         self._client.close()
 
     def fetch(self, checkpoint: str | None) -> SyncBatch:
-        cp = json.loads(checkpoint) if checkpoint else {}
-        if not isinstance(cp, dict):
-            raise SyncProtocolError("StopNCII checkpoint must be a JSON object")
-        start = int(cp.get("start", DEFAULT_START))
+        cp = load_checkpoint(checkpoint, "StopNCII")
+        start = cp.get("start", DEFAULT_START)
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise SyncProtocolError(f"StopNCII checkpoint start must be a non-negative integer, got {start!r}")
         token = str(cp.get("page_token") or "")
         params: dict[str, str | int] = {"startTimestamp": start, "pageSize": self.page_size}
         if token:
