@@ -211,6 +211,11 @@ def chunk_word_masks(start: int, width: int) -> np.ndarray:
 @lru_cache(maxsize=256)
 def flip_masks(width: int, radius: int) -> np.ndarray:
     """All ``width``-bit XOR masks of weight ``0..radius`` (the probe keys around a query chunk), as int64."""
+    if width <= 22:  # filter all 2**width values by weight (vectorised; at most 32 MB transient)
+        every = np.arange(1 << width, dtype=np.int64)
+        small = every[np.bitwise_count(every) <= radius]
+        small.setflags(write=False)
+        return small
     out: list[int] = []
     for r in range(radius + 1):
         for combo in combinations(range(width), r):

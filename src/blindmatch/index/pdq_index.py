@@ -6,13 +6,18 @@ in at least one chunk, up to a small radius (see :func:`radii_for_threshold`). S
 few keys within that radius of the query's chunk, read the matching entries from a table, and verify each
 candidate's full distance. Nothing within ``t`` can be missed, so the result equals a brute-force scan.
 
-Layout (``N`` entries, chosen to stay close to the raw 32 bytes per hash):
+Layout (``N`` entries; default 11 chunks of 24/23 bits, about 99 bytes per entry against 32 raw):
 
 * ``cols``: the permuted hashes, shape ``(4, N)`` uint64 — one contiguous row per 64-bit word, so candidate
   verification gathers one word at a time and drops a candidate as soon as its partial distance exceeds ``t``;
 * ``ids`` (int64), ``alive`` (bool tombstones) and ``id_order`` (uint32 positions sorted by id, for removals);
-* per chunk a CSR table: ``table`` (uint32 positions grouped by chunk value, 4 bytes/entry) and ``offsets``
-  (``2**width + 1`` uint32), so a probe is two array reads.
+* per chunk a CSR table: ``table`` (uint32 positions grouped by the chunk's low 20 bits, 4 bytes/entry),
+  ``offsets`` (``2**20 + 1`` uint32, so a probe is two array reads) and the chunk's remaining 3-4 *suffix* bits
+  packed as nibbles (0.5 byte/entry). Wider chunks mean far fewer false candidates; the suffix lets a bucket scan
+  drop most of them from sequential memory before the expensive random reads of ``cols``.
+
+Measured at 10 million entries (see ``blindmatch.eval.bench_index``), 11 chunks beat 10 and 13: fewer chunks need
+radius-3 probes (thousands of buckets), more chunks leave buckets of ~10 entries that all need verification.
 
 A candidate reachable through several chunks is reported once: it is accepted only from the first chunk whose
 probe radius covers it, which needs no sort or hash set. Adds go to a small delta buffer (scanned brute force) and
@@ -22,6 +27,7 @@ arrays are compacted when more than a quarter of the entries are dead.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -107,11 +113,14 @@ def as_id_array(ids: object) -> np.ndarray:
 class PDQIndex:
     """All entries within Hamming distance ``t`` of a query, exactly, for millions of 256-bit PDQ hashes.
 
-    ``chunks`` (default 13, i.e. 20/19-bit chunks) trades probes against candidates; ``delta_max`` is how many
-    pending adds are scanned brute force before they are merged into the tables.
+    ``chunks`` (default 11, i.e. 24/23-bit chunks) trades probes against candidates; ``prefix_bits`` (default 20)
+    is how many bits of each chunk are directly addressed, the rest (at most 4) being checked as stored suffixes;
+    ``delta_max`` is how many pending adds are scanned brute force before they are merged into the tables.
     """
 
     def __init__(self, chunks: int = 11, prefix_bits: int = 20, delta_max: int = 4096) -> None:
+        if isinstance(delta_max, bool) or not isinstance(delta_max, int) or delta_max < 1:
+            raise ValueError(f"delta_max must be a positive integer, got {delta_max!r}")
         self._plan = ChunkPlan.even(chunks, prefix_bits)
         self._perm = default_permutation()
         self._delta_max = int(delta_max)
@@ -325,11 +334,11 @@ class PDQIndex:
 
     def _estimated_candidates(self, radii: Sequence[int]) -> float:
         n = self._ids.shape[0]
-        return sum(
-            float(prefix_probes(p, r)[0].shape[0] * n / (1 << p))
-            for p, r in zip(self._plan.prefixes, radii, strict=True)
-            if r >= 0
-        )
+        total = 0.0
+        for p, r in zip(self._plan.prefixes, radii, strict=True):
+            if r >= 0:
+                total += sum(math.comb(p, k) for k in range(min(r, p) + 1)) * n / (1 << p)
+        return total
 
     def _search_main(self, qc: np.ndarray, t: int, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = self._ids.shape[0]
