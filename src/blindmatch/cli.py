@@ -18,7 +18,9 @@ lists_app = typer.Typer(no_args_is_help=True, help="Hash lists: create, import, 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (each measures its comparator in the same run).")
 app.add_typer(keys_app, name="keys")
 app.add_typer(lists_app, name="lists")
+privacy_app = typer.Typer(no_args_is_help=True, help="Private matching: build, verify and inspect blinded tables.")
 app.add_typer(bench_app, name="bench")
+app.add_typer(privacy_app, name="privacy")
 
 EXIT_MATCH = 1
 EXIT_ERROR = 2
@@ -345,6 +347,116 @@ def bench_index(
         t=threshold,
         out=out,
     )
+
+
+# ----------------------------------------------------------------------------- private matching
+def _scheme(name: str) -> Any:
+    from blindmatch.privacy import tokens
+    from blindmatch.privacy.scheme import ExactTokenScheme
+
+    schemes = {"ranked": tokens.default_scheme, "baseline": tokens.baseline_scheme, "exact": ExactTokenScheme}
+    if name not in schemes:
+        _fail(f"unknown token scheme {name!r} (known: {', '.join(schemes)})")
+    return schemes[name]()
+
+
+@privacy_app.command("keygen")
+def privacy_keygen(
+    out: Annotated[Path, typer.Argument(help="Where to write the new private key (PEM, 0600).")],
+) -> None:
+    """Make a custodian signing key; prints its public key (64 hex) to publish."""
+    from blindmatch.privacy.keyfiles import KeyFileError, public_key_hex, write_new_private_key
+
+    try:
+        typer.echo(public_key_hex(write_new_private_key(out)))
+    except KeyFileError as exc:
+        _fail(str(exc))
+
+
+@privacy_app.command("build-table")
+def privacy_build_table(
+    out: Annotated[Path, typer.Option(help="The published table (give it to clients).")],
+    custodian_out: Annotated[Path, typer.Option(help="The custodian's SECRET state (alpha, audit seed).")],
+    signer: Annotated[list[Path], typer.Option(help="Custodian signing key (repeatable for k-of-n).")],
+    list_name: Annotated[str | None, typer.Option("--list", help="Blind this list's live PDQ entries.")] = None,
+    hashes: Annotated[Path | None, typer.Option(help="Or: a file of PDQ hashes, one per line.")] = None,
+    scheme: Annotated[str, typer.Option(help="Token scheme: ranked (default), baseline or exact.")] = "ranked",
+    ways: Annotated[int, typer.Option(help="Cuckoo hash functions: 2 or 3 (3 = smaller table).")] = 2,
+) -> None:
+    """Blind a list into a signed, auditable table (and the custodian's secret state)."""
+    import os
+
+    from blindmatch.privacy.api import build_table, custodian_to_bytes
+    from blindmatch.privacy.errors import PrivacyError
+    from blindmatch.privacy.keyfiles import load_private_key
+
+    if (list_name is None) == (hashes is None):
+        _fail("give exactly one of --list or --hashes")
+    if list_name is not None:
+        store = _store()
+        version = store.get_list(list_name).version
+        values = [e.value for e in store.iter_entries(list_name) if e.signal_type == "pdq"]
+        list_id = list_name
+    else:
+        assert hashes is not None
+        values = [line.strip() for line in hashes.read_text(encoding="utf-8").splitlines() if line.strip()]
+        version, list_id = 1, hashes.stem
+    try:
+        signers = [load_private_key(p) for p in signer]
+        built = build_table(
+            values, _scheme(scheme), list_id=list_id, list_version=version, signers=signers, cuckoo_ways=ways
+        )
+    except (PrivacyError, ValueError) as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    out.write_bytes(built.table_bytes)
+    fd = os.open(custodian_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(custodian_to_bytes(built.custodian))
+    _emit(
+        {
+            "table": str(out),
+            "entries": len(values),
+            "slots": built.signed.manifest.table_size,
+            "bytes": len(built.table_bytes),
+            "merkle_root": built.signed.manifest.merkle_root.hex(),
+        }
+    )
+
+
+@privacy_app.command("verify-table")
+def privacy_verify_table(
+    table: Path,
+    trust: Annotated[list[str], typer.Option(help="Trusted custodian public key (hex or PEM file), repeatable.")],
+    threshold: Annotated[int, typer.Option(help="How many distinct trusted signatures are required.")] = 1,
+) -> None:
+    """Verify a table as a client does: k-of-n signatures, every slot, the Merkle root. Exit 2 if it fails."""
+    from blindmatch.privacy.api import verify_table
+    from blindmatch.privacy.errors import PrivacyError
+    from blindmatch.privacy.keyfiles import load_public_key
+
+    try:
+        verified = verify_table(table.read_bytes(), [load_public_key(k) for k in trust], threshold)
+    except (PrivacyError, OSError, ValueError) as exc:
+        _fail(f"table REJECTED: {type(exc).__name__}: {exc}")
+    m = verified.signed.manifest
+    _emit({"verified": True, "list": m.list_id, "version": m.list_version, "root": m.merkle_root.hex()})
+
+
+@privacy_app.command("transparency")
+def privacy_transparency(
+    table: Path,
+    trust: Annotated[list[str] | None, typer.Option(help="Trusted public keys: verify before printing.")] = None,
+    threshold: Annotated[int, typer.Option(help="Signatures required.")] = 1,
+) -> None:
+    """Print the manifest and Merkle root, to compare with the ones the custodians publish."""
+    from blindmatch.privacy.api import transparency
+    from blindmatch.privacy.errors import PrivacyError
+    from blindmatch.privacy.keyfiles import load_public_key
+
+    try:
+        typer.echo(transparency(table.read_bytes(), [load_public_key(k) for k in trust or []], threshold))
+    except (PrivacyError, OSError, ValueError) as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
 
 
 def main() -> None:
