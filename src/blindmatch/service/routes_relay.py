@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
@@ -50,7 +51,7 @@ from blindmatch.service.storage.relay import (
     UnknownRecipientError,
 )
 
-__all__ = ["RelayServices", "get_relay", "router"]
+__all__ = ["RelayServices", "get_relay", "in_process_relay", "router"]
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/relay/v1", tags=["relay"])
@@ -142,6 +143,14 @@ JsonBody = Annotated[Any, Body()]
 
 def _bad(exc: Exception, status: int = 400) -> HTTPException:
     return HTTPException(status, f"{type(exc).__name__}: {exc}")
+
+
+def in_process_relay(data_dir: Path) -> httpx.ASGITransport:
+    """A relay app on a fresh SQLite database under ``data_dir``, as an httpx transport (demo and tests)."""
+    from blindmatch.service.app import create_app
+    from blindmatch.service.config import Settings
+
+    return httpx.ASGITransport(app=create_app(Settings(data_dir=Path(data_dir))))
 
 
 @router.post("/accounts", status_code=201)

@@ -1,0 +1,61 @@
+"""The synchronous functions the CLI wires (``blindmatch chat ...``, ``blindmatch demo``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from blindmatch.messaging.chat import (
+    chat_add_contact,
+    chat_consent,
+    chat_conversations,
+    chat_messages,
+    chat_receive,
+    chat_register,
+    chat_report,
+    chat_send,
+    run_demo,
+)
+from blindmatch.messaging.client import StateError
+from blindmatch.messaging.errors import ConsentRequiredError, MessagingError
+from blindmatch.service.routes_relay import in_process_relay
+
+
+def test_chat_commands(tmp_path: Path, shared_data: Path) -> None:
+    t = in_process_relay(tmp_path / "relay")
+    a, b = tmp_path / "a", tmp_path / "b"
+    chat_register("http://relay", a, "alice", transport=t)
+    chat_register("http://relay", b, "bob", transport=t)
+    with pytest.raises(StateError):
+        chat_register("http://relay", a, "alice", transport=t)
+    n = chat_add_contact(a, "bob", transport=t)["safety_number"]
+    assert chat_add_contact(b, "alice", transport=t)["safety_number"] == n
+    chat_send(a, "bob", text="hello bob", transport=t)
+    image = sorted((shared_data / "images" / "innocent").glob("*.jpg"))[0]
+    with pytest.raises(ConsentRequiredError):
+        chat_send(a, "bob", image=image, transport=t)
+    with pytest.raises(MessagingError):
+        chat_send(a, "bob", transport=t)
+    chat_consent(a, True, transport=t)
+    chat_send(a, "bob", image=image, text="photo", transport=t)
+    got = chat_receive(b, save_attachments=tmp_path / "saved", transport=t)
+    assert [m["kind"] for m in got] == ["text", "image"]
+    assert Path(got[1]["saved"]).read_bytes() == image.read_bytes()
+    conv = chat_conversations(b)
+    assert conv[0]["peer"] == "alice" and conv[0]["messages"] == 2
+    assert [m["body"] for m in chat_messages(b, conv[0]["conversation_id"])] == ["hello bob", "photo"]
+    rep = chat_report(b, got[0]["message_id"], "spam", transport=t)
+    assert rep["sender"] == "alice"
+    with pytest.raises(StateError):
+        chat_conversations(tmp_path / "nobody")
+
+
+def test_demo_runs_end_to_end(tmp_path: Path, shared_data: Path) -> None:
+    steps = run_demo(tmp_path / "demo", shared_data=shared_data, transport=in_process_relay(tmp_path / "relay"))
+    by = {s["step"]: s for s in steps}
+    assert by["safety numbers compared"]["match"] is True
+    assert "consent" in by["image refused in no-media mode"]["error"]
+    assert by["bob decrypted the image"]["identical"] is True
+    assert by["bob reported the last message; relay verified franking"]["messages"] == 3
+    assert by["an altered report is rejected"]["status"] == 422
