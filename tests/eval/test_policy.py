@@ -84,3 +84,13 @@ def test_bad_inputs_raise(kwargs: dict[str, float]) -> None:
     args.update(kwargs)
     with pytest.raises(InvalidParameterError):
         policy(**args)  # type: ignore[arg-type]
+
+
+def test_max_pair_rate_for_goal_hits_the_goal() -> None:
+    from blindmatch.eval.policy import max_pair_rate_for_goal
+
+    rates = [max_pair_rate_for_goal(50, 10**6, t) for t in (1, 5, 30)]
+    assert rates[0] < rates[1] < rates[2]  # a higher threshold tolerates a worse hash
+    for t, r in zip((1, 5, 30), rates, strict=True):
+        assert policy(50, 10**6, r, t).p_account_flagged == pytest.approx(1e-12, rel=1e-6)
+        assert policy(50, 10**6, r * 1.01, t).p_account_flagged > 1e-12

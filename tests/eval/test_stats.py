@@ -80,3 +80,20 @@ def test_prob_any_match_is_precise_for_tiny_rates() -> None:
     assert prob_any_match(0.0, 1e7) == 0.0
     with pytest.raises(InvalidParameterError):
         prob_any_match(1.5, 10)
+
+
+def test_pairs_needed_and_tail_model() -> None:
+    import numpy as np
+
+    from blindmatch.eval.metrics import pairs_needed_for_bound, tail_model
+
+    n = pairs_needed_for_bound(1e-6)
+    assert clopper_pearson(0, n)[1] <= 1e-6 < clopper_pearson(0, n - 1)[1]
+    # A distribution whose CDF falls by exactly 10× per bit below 100: the fit must recover slope 1/bit.
+    counts = {100 - k: 10 ** (6 - k) for k in range(6)}
+    d = np.repeat(np.array(list(counts), dtype=np.int64), list(counts.values()))
+    d = np.concatenate([d, np.full(10**8 // 100, 128)])
+    model = tail_model(d, 31, min_count=10, max_quantile=0.4)
+    assert model is not None
+    assert model.log10_slope_per_bit == pytest.approx(1.0, abs=0.06)
+    assert tail_model(np.array([128, 128, 130]), 31) is None

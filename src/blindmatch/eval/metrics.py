@@ -37,12 +37,15 @@ __all__ = [
     "DetCurve",
     "FalseMatchSummary",
     "FamilyRobustness",
+    "TailModel",
     "TransformRobustness",
     "det_curve",
     "false_matches",
     "listed_eligible",
+    "pairs_needed_for_bound",
     "robustness_by_family",
     "robustness_by_transform",
+    "tail_model",
     "transform_distances",
 ]
 
@@ -330,6 +333,51 @@ def det_curve(
     miss = [float((all_d > t).mean()) for t in ths]
     fam = {f: [float((np.concatenate(v) > t).mean()) for t in ths] for f, v in by_family.items()}
     return DetCurve(ths, fmr, miss, fam)
+
+
+def pairs_needed_for_bound(target_rate: float, confidence: float = 0.95) -> int:
+    """Pairs needed, with zero false matches observed, for the two-sided Clopper–Pearson upper bound to reach
+    ``target_rate``: the smallest n with 1 − (α/2)^(1/n) ≤ target, i.e. n ≥ ln(α/2) / ln(1 − target)."""
+    if not 0.0 < target_rate < 1.0:
+        raise EvalError(f"target rate must be in (0, 1), got {target_rate!r}")
+    return math.ceil(math.log((1.0 - confidence) / 2.0) / math.log1p(-target_rate))
+
+
+@dataclass(frozen=True)
+class TailModel:
+    """A log-linear fit of the empirical lower tail of the distance distribution, extrapolated to the threshold.
+
+    This is a *model*, not a bound: it assumes the tail keeps decaying geometrically below the smallest observed
+    distances. It is reported next to the exact bound so readers see both what the data prove and what a
+    smooth-tail assumption would imply.
+    """
+
+    fitted_from: int
+    fitted_to: int
+    points: int
+    log10_slope_per_bit: float
+    log10_rate_at_threshold: float
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def tail_model(
+    distances: np.ndarray, threshold: int, *, min_count: int = 10, max_quantile: float = 1e-2
+) -> TailModel | None:
+    """Fit log10 F(d) = a + b·d over distances whose empirical CDF F holds ≥ ``min_count`` pairs and ≤
+    ``max_quantile``; None when fewer than 3 such distances exist."""
+    if distances.size == 0:
+        return None
+    hist = np.bincount(distances)
+    cum = np.cumsum(hist)
+    cdf = cum / distances.size
+    d = np.arange(hist.size)
+    sel = (cum >= min_count) & (cdf <= max_quantile) & (hist > 0)
+    if int(sel.sum()) < 3:
+        return None
+    b, a = np.polyfit(d[sel], np.log10(cdf[sel]), 1)
+    return TailModel(int(d[sel][0]), int(d[sel][-1]), int(sel.sum()), float(b), float(a + b * threshold))
 
 
 def safe_log10(x: float) -> float:

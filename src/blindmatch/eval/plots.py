@@ -135,12 +135,16 @@ def line_figure(
     log_y: bool = False,
     hline: tuple[float, str] | None = None,
     vline: tuple[float, str] | None = None,
+    hlines: Sequence[tuple[float, str]] = (),
 ) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 4))
     for label, y in series.items():
         ax.plot(x, y, marker=".", label=label)
     if hline is not None:
         ax.axhline(hline[0], color="r", ls="--", label=hline[1])
+    styles = ("--", "-.", ":", (0, (5, 1)))
+    for k, (yv, label) in enumerate(hlines):
+        ax.axhline(yv, color=f"C{k + 3}", ls=styles[k % len(styles)], label=label)
     if vline is not None:
         ax.axvline(vline[0], color="grey", ls=":", label=vline[1])
     if log_y:

@@ -28,7 +28,14 @@ from dataclasses import asdict, dataclass
 from blindmatch.eval.errors import InvalidParameterError
 from blindmatch.eval.stats import log_binom_tail, prob_any_match
 
-__all__ = ["APPLE_CLAIM", "PolicyResult", "detection_delay_days", "policy", "policy_sweep"]
+__all__ = [
+    "APPLE_CLAIM",
+    "PolicyResult",
+    "detection_delay_days",
+    "max_pair_rate_for_goal",
+    "policy",
+    "policy_sweep",
+]
 
 #: Apple's published design goal for its 2021 CSAM detection: at most one in a trillion accounts per year falsely
 #: flagged, with an initial threshold of about 30 matches.
@@ -159,6 +166,42 @@ def policy(
         detection_delay_days_p95=detection_delay_days(listed_per_day, recall, t, quantile=0.95),
         apple_ratio=(p_flag / apple) if p_flag > 0 else 0.0,
     )
+
+
+def max_pair_rate_for_goal(
+    images_per_day: float,
+    list_size: int,
+    account_threshold_t: int,
+    goal: float = APPLE_CLAIM["false_flag_probability_per_account_per_year"],
+    *,
+    days: int = 365,
+) -> float:
+    """The largest per-pair false-match rate for which P[innocent account flagged in a year] ≤ ``goal``.
+
+    Found by bisection on log10(rate) in [−40, 0]; the flag probability is monotone in the rate.
+    """
+    _check("goal", goal, 0.0, 1.0)
+    if goal <= 0.0:
+        return 0.0
+    n = round(images_per_day * days)
+    log_goal = math.log(goal)
+
+    def ok(log10_rate: float) -> bool:
+        p_img = prob_any_match(10.0**log10_rate, list_size)
+        return log_binom_tail(n, p_img, account_threshold_t) <= log_goal
+
+    lo, hi = -40.0, 0.0
+    if ok(hi):
+        return 1.0
+    if not ok(lo):
+        return 0.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return float(10.0**lo)
 
 
 def policy_sweep(thresholds: Sequence[int], **kwargs: object) -> list[PolicyResult]:
