@@ -90,10 +90,13 @@ def test_copy_with_low_margin_flips_matches(seed: int, n_flips: int) -> None:
     rng = np.random.default_rng(seed)
     h, m = _random_image(rng)
     bits = hash_to_bits(h)
-    weakest = np.argsort(m)[:n_flips]
+    used = np.concatenate([s._groups[idx].ravel() for idx in s._subset_idx])  # positions that reach a token
+    assert len(used) == s.k * s.subsets
+    weakest = used[np.argsort(m[used])[:n_flips]]
     bits[weakest] ^= 1
     copy_margins = m.copy()
     copy_margins[weakest] *= 0.5  # after the edit these coefficients sit just across the median
+    assert set(s.list_tokens(bits_to_hash(bits))) != set(s.list_tokens(h))  # an exact token would not match
     assert not set(s.list_tokens(h)).isdisjoint(s.query_tokens(bits_to_hash(bits), copy_margins))
 
 
