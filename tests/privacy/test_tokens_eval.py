@@ -14,6 +14,7 @@ from blindmatch.privacy.token_eval import (
     evaluate_scheme,
     hash_directory,
     project_pdq_hasher,
+    summary_row,
 )
 from blindmatch.privacy.tokens import baseline_scheme, default_scheme, hash_to_bits
 
@@ -63,6 +64,8 @@ def test_evaluate_default_scheme_on_real_images(small_sets: tuple[Path, Path, Pa
     assert r["tokens_per_image"]["max"] == default_scheme().budget
     assert r["table_bytes_per_entry"] <= 100
     assert r["voucher_bytes_per_image"]["max"] <= 8 * 1024
+    row = summary_row(r)
+    assert row["jpeg"] == round(fam["jpeg"]["relative_recall"], 3) and row["leak_measured_images"] == 0
 
 
 def test_hash_cache_round_trips(small_sets: tuple[Path, Path, Path]) -> None:
@@ -104,3 +107,5 @@ def test_evaluator_rejects_bad_input(tmp_path: Path) -> None:
         evaluate_scheme(default_scheme(), tmp_path, tmp_path, transforms=[])
     with pytest.raises(EvalInputError):
         coefficients_to_pdq(np.full(256, np.inf))
+    with pytest.raises(EvalInputError):
+        summary_row({"per_family": []})

@@ -48,6 +48,7 @@ __all__ = [
     "hash_directory",
     "project_pdq_hasher",
     "reference_float_hasher",
+    "summary_row",
 ]
 
 Hasher = Callable[[Image.Image], tuple[npt.NDArray[np.float32], int]]
@@ -510,13 +511,13 @@ def evaluate_scheme(
 
 def summary_row(result: Mapping[str, object]) -> dict[str, object]:
     """A flat row (for tables) from :func:`evaluate_scheme`'s result."""
-    fam = result["per_family"]
-    assert isinstance(fam, dict)
+    fam = result.get("per_family")
+    leak = result.get("leak")
+    if not isinstance(fam, dict) or not isinstance(leak, dict):
+        raise EvalInputError("not a result of evaluate_scheme (needs 'per_family' and 'leak')")
     row: dict[str, object] = {
         f: round(v["relative_recall"], 3) for f, v in fam.items() if v["relative_recall"] is not None
     }
-    leak = result["leak"]
-    assert isinstance(leak, dict)
     row["leak_measured_images"] = leak["measured"]["images_with_hit"]
     kx = leak.get("k_extrapolated", {})
     row["leak_k_extrap"] = kx.get("expected_hits_per_image_at_list_size")
