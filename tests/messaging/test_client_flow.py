@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import httpx
@@ -180,3 +181,81 @@ def test_link_detection() -> None:
         assert contains_link(text), text
     for text in ["hello there", "3.14 is pi", "meet at 10.30", "e.g. this", "ok...fine"]:
         assert not contains_link(text), text
+
+
+def test_groups_with_megolm(tmp_path: Path, transport: httpx.ASGITransport) -> None:
+    async def run() -> None:
+        alice, bob = await _pair(tmp_path, transport)
+        carol = await MessengerClient.register(BASE, tmp_path / "carol", "carol", transport=transport)
+        gid = await alice.create_group("picnic", ["bob", "carol"])
+        await alice.send_text(gid, "bring cake")
+        for member in (bob, carol):
+            got = await member.receive()
+            assert [(m.body, m.conversation_id, m.sender) for m in got] == [("bring cake", gid, "alice")]
+            assert member.groups()[gid]["members"] == ["alice", "bob", "carol"]
+        # A member answers with their own Megolm session (shared on first send), seen by everyone else.
+        await bob.send_text(gid, "on it")
+        assert [m.body for m in await alice.receive()] == ["on it"]
+        assert [m.body for m in await carol.receive()] == ["on it"]
+        # Group messages are franked and reportable like 1:1 ones; restart keeps the Megolm state.
+        await carol.aclose()
+        carol2 = MessengerClient.open(tmp_path / "carol", transport=transport)
+        await alice.send_text(gid, "see you at noon")
+        got = await carol2.receive()
+        assert [m.body for m in got] == ["see you at noon"]
+        rep = await carol2.report(got[0].message_id, "test")
+        assert rep["sender"] == "alice" and rep["messages"] == 2
+        # Links and media in groups need consent too.
+        with pytest.raises(ConsentRequiredError):
+            await bob.send_text(gid, "https://example.org")
+        assert not alice.state["rejected"] and not carol2.state["rejected"]
+        for c in (alice, bob, carol2):
+            await c.aclose()
+
+    asyncio.run(run())
+
+
+def test_simultaneous_session_start(tmp_path: Path, transport: httpx.ASGITransport) -> None:
+    async def run() -> None:
+        alice, bob = await _pair(tmp_path, transport)
+        await alice.send_text("bob", "a1")  # both start an Olm session before hearing from the other
+        await bob.send_text("alice", "b1")
+        assert [m.body for m in await bob.receive()] == ["a1"]
+        assert [m.body for m in await alice.receive()] == ["b1"]
+        for i in range(3):
+            await alice.send_text("bob", f"a{i + 2}")
+            await bob.send_text("alice", f"b{i + 2}")
+        assert [m.body for m in await bob.receive()] == ["a2", "a3", "a4"]
+        assert [m.body for m in await alice.receive()] == ["b2", "b3", "b4"]
+        await alice.aclose()
+        await bob.aclose()
+
+    asyncio.run(run())
+
+
+def test_recipient_rejects_message_not_matching_its_commitment(tmp_path: Path, transport: httpx.ASGITransport) -> None:
+    from blindmatch.messaging.crypto.encoding import b64e
+    from blindmatch.messaging.crypto.envelope import encode_payload
+    from blindmatch.messaging.crypto.franking import commitment
+
+    async def run() -> None:
+        alice, bob = await _pair(tmp_path, transport)
+        # A cheating sender commits to one text but encrypts another (so a report would "prove" the wrong one).
+        shown = alice._payload("dm:alice:bob", "bob", "text", "something abusive")
+        committed = dataclasses.replace(shown, body="something harmless")
+        copies = await alice._olm_copies(alice._contact_devices("bob"), encode_payload(shown))
+        req = {
+            "message_id": shown.message_id,
+            "conversation_id": "dm:alice:bob",
+            "commitment": b64e(commitment(committed)),
+            "recipients": copies,
+        }
+        await alice._post_idempotent(req)
+        await alice.send_text("bob", "honest message")
+        got = await bob.receive()
+        assert [m.body for m in got] == ["honest message"]
+        assert len(bob.state["rejected"]) == 1 and "FrankingError" in bob.state["rejected"][0]["reason"]
+        await alice.aclose()
+        await bob.aclose()
+
+    asyncio.run(run())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from blindmatch.messaging.crypto.envelope import (
 )
 from blindmatch.messaging.crypto.franking import commitment, new_franking_key, verify_commitment
 from blindmatch.messaging.crypto.identity import DeviceIdentity, DeviceKeys, SignedPrekey, validate_name
+from blindmatch.messaging.crypto.megolm import GroupReceiver, GroupSender
 from blindmatch.messaging.crypto.olm import olm_decrypt, olm_encrypt, start_session
 from blindmatch.messaging.crypto.reports import FrankedMessage, seal_report
 from blindmatch.messaging.crypto.safety import safety_number
@@ -102,6 +104,21 @@ class MessengerClient:
             peer: [vodozemac.Session.from_pickle(p, self._pickle_key) for p in pickles]
             for peer, pickles in state["sessions"].items()
         }
+        state.setdefault("groups", {})
+        state.setdefault("inbound_groups", {})
+        state.setdefault("megolm_seen", [])
+        self.group_out: dict[str, GroupSender] = {
+            gid: GroupSender(
+                self.identity.keys.curve25519, vodozemac.GroupSession.from_pickle(g["outbound"], self._pickle_key)
+            )
+            for gid, g in state["groups"].items()
+            if g.get("outbound")
+        }
+        self.group_in = GroupReceiver()
+        for sid, meta in state["inbound_groups"].items():
+            inbound = vodozemac.InboundGroupSession.from_pickle(meta["pickle"], self._pickle_key)
+            self.group_in.sessions[sid] = (meta["sender_key"], inbound)
+        self.group_in.seen = {(sid, int(i)) for sid, i in state["megolm_seen"]}
         self.api = RelayAPI(state["base_url"], state["token"], transport)
         self.media_check = media_check
         self._lock = asyncio.Lock()
@@ -187,6 +204,12 @@ class MessengerClient:
     def save(self) -> None:
         self.state["account"] = self.identity.pickle(self._pickle_key)
         self.state["sessions"] = {p: [s.pickle(self._pickle_key) for s in ss] for p, ss in self.sessions.items()}
+        for gid, sender in self.group_out.items():
+            self.state["groups"][gid]["outbound"] = sender.session.pickle(self._pickle_key)
+        for sid, (sender_key, inbound) in self.group_in.sessions.items():
+            self.state["inbound_groups"][sid]["pickle"] = inbound.pickle(self._pickle_key)
+            self.state["inbound_groups"][sid]["sender_key"] = sender_key
+        self.state["megolm_seen"] = sorted([sid, i] for sid, i in self.group_in.seen)
         save_state(self.state_dir, self._local_key, self.state)
 
     async def replenish_prekeys(self, *, force: bool = False) -> int:
@@ -316,30 +339,104 @@ class MessengerClient:
         self.sessions[key] = [session]
         return session
 
+    async def create_group(self, name: str, members: list[str]) -> str:
+        """Create a group (fixed membership) and share this device's Megolm key with every member device over Olm.
+
+        Returns the group id (``g:<hex>``), usable as ``to`` in the ``send_*`` methods.
+        """
+        if not members or len(members) > 100:
+            raise ContactError("a group needs 1..100 other members")
+        for m in members:
+            await self._ensure_contact(m)
+        gid = "g:" + secrets.token_hex(12)
+        everyone = sorted({self.user_id, *members})
+        self.state["groups"][gid] = {"name": name[:200], "members": everyone, "creator": self.user_id, "shared": []}
+        async with self._lock:
+            await self._group_sender(gid)
+        self.save()
+        return gid
+
+    def groups(self) -> dict[str, dict[str, Any]]:
+        return {gid: {"name": g["name"], "members": g["members"]} for gid, g in self.state["groups"].items()}
+
+    async def _ensure_contact(self, user_id: str) -> None:
+        if user_id not in self.state["contacts"]:
+            await self.add_contact(user_id)
+
+    async def _olm_copies(self, devices: list[DeviceKeys], plaintext: bytes) -> list[dict[str, str]]:
+        copies = []
+        for dev in devices:
+            session = await self._session_for(dev)
+            env = olm_encrypt(self.identity, session, plaintext)
+            copies.append({"user_id": dev.user_id, "device_id": dev.device_id, "envelope": b64e(encode_envelope(env))})
+        return copies
+
+    def _payload(self, conv: str, to: str, kind: str, body: str, atts: tuple[AttachmentRef, ...] = ()) -> Payload:
+        return Payload(
+            message_id=uuid.uuid4().hex,
+            conversation_id=conv,
+            sender=self.user_id,
+            sender_device=self.device_id,
+            recipient=to,
+            sent_at_ms=int(time.time() * 1000),
+            kind=kind,
+            body=body,
+            nf=new_franking_key(),
+            attachments=atts,
+        )
+
+    async def _group_sender(self, gid: str) -> GroupSender:
+        """This device's outbound Megolm session for ``gid``, its key shared with every member device not yet
+        holding it (one Olm ``room_key`` message per member)."""
+        g = self.state["groups"][gid]
+        sender = self.group_out.get(gid)
+        if sender is None:
+            sender = GroupSender(self.identity.keys.curve25519)
+            self.group_out[gid] = sender
+            g["outbound"] = sender.session.pickle(self._pickle_key)
+            g["shared"] = []
+        for member in g["members"]:
+            if member == self.user_id:
+                continue
+            await self._ensure_contact(member)
+            todo = [d for d in self._contact_devices(member) if f"{d.user_id}/{d.device_id}" not in g["shared"]]
+            if not todo:
+                continue
+            info = {"group": gid, "name": g["name"], "members": g["members"], "session_key": sender.session_key()}
+            payload = self._payload(gid, member, "room_key", json.dumps(info))
+            copies = await self._olm_copies(todo, encode_payload(payload))
+            self.save()
+            req = {
+                "message_id": payload.message_id,
+                "conversation_id": gid,
+                "commitment": b64e(commitment(payload)),
+                "recipients": copies,
+            }
+            await self._post_idempotent(req)
+            g["shared"].extend(f"{d.user_id}/{d.device_id}" for d in todo)
+            self.save()
+        return sender
+
     async def _send(self, to: str, kind: str, body: str, atts: tuple[AttachmentRef, ...]) -> dict[str, Any]:
         async with self._lock:
-            devices = self._contact_devices(to)
-            conv = dm_conversation_id(self.user_id, to)
-            payload = Payload(
-                message_id=uuid.uuid4().hex,
-                conversation_id=conv,
-                sender=self.user_id,
-                sender_device=self.device_id,
-                recipient=to,
-                sent_at_ms=int(time.time() * 1000),
-                kind=kind,
-                body=body,
-                nf=new_franking_key(),
-                attachments=atts,
-            )
-            plaintext = encode_payload(payload)
-            copies = []
-            for dev in devices:
-                session = await self._session_for(dev)
-                env = olm_encrypt(self.identity, session, plaintext)
-                copies.append(
-                    {"user_id": dev.user_id, "device_id": dev.device_id, "envelope": b64e(encode_envelope(env))}
-                )
+            if to.startswith("g:"):
+                if to not in self.state["groups"]:
+                    raise ContactError(f"unknown group {to!r}")
+                conv = to
+                sender = await self._group_sender(to)
+                payload = self._payload(conv, to, kind, body, atts)
+                wire = b64e(encode_envelope(sender.encrypt(encode_payload(payload))))
+                copies = [
+                    {"user_id": d.user_id, "device_id": d.device_id, "envelope": wire}
+                    for m in self.state["groups"][to]["members"]
+                    if m != self.user_id
+                    for d in self._contact_devices(m)
+                ]
+            else:
+                devices = self._contact_devices(to)
+                conv = dm_conversation_id(self.user_id, to)
+                payload = self._payload(conv, to, kind, body, atts)
+                copies = await self._olm_copies(devices, encode_payload(payload))
             self.save()  # ratchets advanced: persist before the relay can deliver
             req = {
                 "message_id": payload.message_id,
@@ -441,44 +538,59 @@ class MessengerClient:
                 self.state["seen"].append(marker)
                 try:
                     msg = await self._open(d)
-                except (MessagingError, KeyError, ValueError) as exc:
+                except (MessagingError, KeyError, ValueError, TypeError) as exc:
                     self.state["rejected"].append({"delivery": marker, "reason": f"{type(exc).__name__}: {exc}"})
                     continue
-                out.append(msg)
+                if msg is not None:
+                    out.append(msg)
             self.save()  # before the caller acks
         return out
 
-    async def _open(self, d: Delivery) -> ReceivedMessage:
+    async def _open(self, d: Delivery) -> ReceivedMessage | None:
         if d.recipient != self.user_id:
             raise ContactError("delivery addressed to another user")
         peer = await self._peer_keys(d.sender, d.sender_device)
         env = decode_envelope(d.envelope)
-        if env.alg != "olm" or env.sender_key != peer.curve25519:
+        if env.sender_key != peer.curve25519:
             raise IdentityChangedError("envelope sender key is not the pinned key of the sending device")
-        key = f"{peer.user_id}/{peer.device_id}"
-        session, plaintext, created = olm_decrypt(self.identity, self.sessions.get(key, []), env)
-        if created:
-            self.sessions.setdefault(key, []).append(session)
+        if env.alg == "megolm":
+            meta = self.state["inbound_groups"].get(env.session_id)
+            if meta is None or meta["group"] != d.conversation_id or meta["sender"] != d.sender:
+                raise ContactError("Megolm session was not shared for this group by this sender")
+            plaintext = self.group_in.decrypt(env)
+        else:
+            key = f"{peer.user_id}/{peer.device_id}"
+            session, plaintext, created = olm_decrypt(self.identity, self.sessions.get(key, []), env)
+            if created:
+                self.sessions.setdefault(key, []).append(session)
         payload = decode_payload(plaintext)
+        group = d.conversation_id.startswith("g:")
+        expected_to = d.conversation_id if env.alg == "megolm" else self.user_id
         if (payload.sender, payload.sender_device, payload.recipient, payload.message_id) != (
             d.sender,
             d.sender_device,
-            self.user_id,
+            expected_to,
             d.message_id,
         ):
             raise ContactError("payload metadata disagrees with the relay's routing data")
-        if payload.conversation_id != d.conversation_id or payload.conversation_id != dm_conversation_id(
-            d.sender, self.user_id
-        ):
+        expected_conv = d.conversation_id if group else dm_conversation_id(d.sender, self.user_id)
+        if payload.conversation_id != d.conversation_id or payload.conversation_id != expected_conv:
             raise ContactError("payload conversation id is not this conversation")
+        if (payload.kind == "room_key") != (group and env.alg == "olm"):
+            raise ContactError("room keys travel over Olm in group conversations only (and nothing else does)")
         verify_commitment(payload, d.commitment)
+        if payload.kind == "room_key":
+            self._accept_room_key(d, env.sender_key, payload.body)
+            return None
+        if group and self.user_id not in self.state["groups"].get(d.conversation_id, {}).get("members", []):
+            raise ContactError("message for a group this device is not a member of")
         franked = FrankedMessage(payload, d.commitment, d.tag, d.sender, d.sender_device, d.recipient, d.server_ts_ms)
         self.state["messages"].append(
             {
                 "dir": "in",
                 "message_id": payload.message_id,
                 "conversation_id": payload.conversation_id,
-                "peer": d.sender,
+                "peer": d.conversation_id if group else d.sender,
                 "sender": d.sender,
                 "kind": payload.kind,
                 "body": payload.body,
@@ -498,6 +610,26 @@ class MessengerClient:
             d.server_ts_ms,
             payload.attachments,
         )
+
+    def _accept_room_key(self, d: Delivery, sender_key: str, body: str) -> None:
+        info = json.loads(body)
+        if not isinstance(info, dict) or info.get("group") != d.conversation_id:
+            raise ContactError("room key names another group")
+        members = info.get("members")
+        if not isinstance(members, list) or self.user_id not in members or d.sender not in members:
+            raise ContactError("room key for a group that does not include both sender and this user")
+        gid = d.conversation_id
+        if gid not in self.state["groups"]:
+            self.state["groups"][gid] = {
+                "name": str(info.get("name", ""))[:200],
+                "members": sorted(str(m) for m in members),
+                "creator": d.sender,
+                "shared": [],
+            }
+        elif d.sender not in self.state["groups"][gid]["members"]:
+            raise ContactError("room key from a non-member")
+        sid = self.group_in.add_key(sender_key, str(info["session_key"]))
+        self.state["inbound_groups"][sid] = {"group": gid, "sender": d.sender, "sender_key": sender_key, "pickle": ""}
 
     async def download_attachment(self, message_id: str, index: int = 0) -> bytes:
         """Fetch, decrypt and check (size, SHA-256) an attachment of a stored message."""
