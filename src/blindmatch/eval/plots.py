@@ -104,7 +104,7 @@ def det_figure(
     ax.set_ylabel("miss rate")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, ncol=2)
-    return Figure("DET curve (thresholds 0..64)", caption, _png(fig))
+    return Figure(f"DET curve (thresholds 0..{len(fmr) - 1})", caption, _png(fig))
 
 
 def tradeoff_figure(

@@ -74,6 +74,9 @@ DEFAULT_FP_TRANSFORMS: tuple[str, ...] = (
     "screenshot_phone",
     "flip_horizontal",
 )
+#: DET curves cover thresholds 0..128 (a superset of the usual 0..64): on benign photos no innocent pair comes
+#: within 64 bits, so the curve only becomes visible further out.
+DET_MAX_THRESHOLD = 128
 COMPARATORS: tuple[str, ...] = ("pdqhash", "phash")
 NOT_TUNED = (
     "The match rule is fixed in advance (Hamming distance ≤ threshold, quality ≥ min_quality on both sides) and is "
@@ -258,7 +261,7 @@ def robustness_report(
     det: DetCurve | None = None
     it = tables.innocent[tables.primary]
     _fp, inn_d = false_matches(lt, it, threshold=threshold, min_quality=min_quality)
-    det = det_curve(lt, inn_d, min_quality=min_quality)
+    det = det_curve(lt, inn_d, min_quality=min_quality, max_threshold=DET_MAX_THRESHOLD)
 
     figures = [
         plots.family_recall_figure(
@@ -530,8 +533,12 @@ def false_positive_report(
         comp_rows.append(
             (h, f"≤{hz.threshold}/{hz.bits}", cs.pairs, cs.matches, cs.rate, cs.rate_ci95[1], cs.min_distance)
         )
-    det = det_curve(lt, orig_d, min_quality=min_quality)
-    det_dih = det_curve(lt, dih_d, min_quality=min_quality, dihedral=True) if dih_d.size else None
+    det = det_curve(lt, orig_d, min_quality=min_quality, max_threshold=DET_MAX_THRESHOLD)
+    det_dih = (
+        det_curve(lt, dih_d, min_quality=min_quality, dihedral=True, max_threshold=DET_MAX_THRESHOLD)
+        if dih_d.size
+        else None
+    )
 
     inn_ok = it.ok[:, 0] & ((it.quality[:, 0] >= min_quality) if min_quality is not None else True)
     from blindmatch.eval.compute import hamming_matrix
@@ -563,7 +570,7 @@ def false_positive_report(
                 if k in ("jpeg", "resize", "crop", "rotate_small", "overlay", "layout", "chain")
             },
             orig.pairs,
-            "Each point is one threshold t = 0..64: x = fraction of innocent × listed pairs within t, y = fraction of "
+            "Each point is one threshold t = 0..128: x = fraction of innocent × listed pairs within t, y = fraction of "
             "transformed listed copies not within t (or failing the quality gate). Plain matching.",
         ),
     ]
