@@ -14,7 +14,9 @@ from blindmatch.service.config import Settings
 
 @pytest.fixture
 def relay_app(tmp_path: Path, db_url: str) -> FastAPI:
-    return create_app(Settings(data_dir=tmp_path / "var", database_url=db_url, max_upload_bytes=1_000_000))
+    return create_app(
+        Settings(data_dir=tmp_path / "var", database_url=db_url, max_upload_bytes=1_000_000, api_keys=("mod-key",))
+    )
 
 
 @pytest.fixture

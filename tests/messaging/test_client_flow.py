@@ -131,6 +131,12 @@ def test_reports_with_context_and_forgery_rejected(tmp_path: Path, transport: ht
         got = await bob.receive()
         out = await bob.report(got[-1].message_id, "harassment")
         assert out["sender"] == "alice" and out["messages"] == 6  # reported + last 5
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as admin:
+            assert (await admin.get("/relay/v1/moderation/reports")).status_code == 401
+            r = await admin.get("/relay/v1/moderation/reports", headers={"X-API-Key": "mod-key"})
+            [rep] = r.json()["reports"]
+            assert rep["reported"]["body"] == "msg 7" and rep["reason"] == "harassment"
+            assert [m["body"] for m in rep["context"]] == [f"msg {i}" for i in range(2, 7)]
         with pytest.raises(ContactError):
             await alice.report(got[-1].message_id)  # alice never received it
         # Bob alters the stored text before reporting: the relay rejects the report.

@@ -42,7 +42,7 @@ from blindmatch.messaging.relay import (
     parse_prekeys,
     parse_send_request,
 )
-from blindmatch.service.deps import AppState, get_state
+from blindmatch.service.deps import ApiKey, AppState, get_state
 from blindmatch.service.storage.database import Database
 from blindmatch.service.storage.relay import (
     AuthenticatedDevice,
@@ -410,3 +410,40 @@ def report(relay: Relay, device: Device, body: JsonBody) -> dict[str, Any]:
         raise _bad(exc, 422) from None
     rid = relay.store.add_report(device.user_id, verified.sender, verified.reported.payload.message_id, sealed)
     return {"report_id": rid, "sender": verified.sender, "messages": 1 + len(verified.context)}
+
+
+@router.get("/moderation/reports")
+def moderation_reports(relay: Relay, _: ApiKey) -> dict[str, Any]:
+    """For moderators (service API key): accepted reports, opened with the moderation key and re-verified."""
+    out = []
+    for rid, reporter, sender, message_id, sealed in relay.store.reports():
+        try:
+            v = verify_report(sealed, relay.keys.moderation, relay.keys.ring, reporter=reporter)
+        except ReportError as exc:  # e.g. a franking key was dropped from the ring since
+            out.append({"report_id": rid, "reporter": reporter, "sender": sender, "error": str(exc)})
+            continue
+        out.append(
+            {
+                "report_id": rid,
+                "reporter": reporter,
+                "sender": sender,
+                "reason": v.reason,
+                "reported": {
+                    "message_id": message_id,
+                    "kind": v.reported.payload.kind,
+                    "body": v.reported.payload.body,
+                    "server_ts": v.reported.server_ts_ms,
+                    "attachments": [a.to_json() for a in v.reported.payload.attachments],
+                },
+                "context": [
+                    {
+                        "message_id": m.payload.message_id,
+                        "kind": m.payload.kind,
+                        "body": m.payload.body,
+                        "server_ts": m.server_ts_ms,
+                    }
+                    for m in v.context
+                ],
+            }
+        )
+    return {"reports": out}
