@@ -29,12 +29,9 @@ __all__ = [
     "default_permutation",
     "flip_masks",
     "hex_to_hash_array",
-    "nibbles_at",
-    "pack_nibbles",
     "permute_to_cols",
     "prefix_probes",
     "radii_for_threshold",
-    "unpack_nibbles",
     "validate_threshold",
 ]
 
@@ -157,30 +154,6 @@ class ChunkPlan:
     @property
     def m(self) -> int:
         return len(self.widths)
-
-
-def pack_nibbles(values: np.ndarray) -> np.ndarray:
-    """Two 4-bit values per byte (entry ``i`` in byte ``i >> 1``, high nibble when ``i`` is odd)."""
-    v = values.astype(np.uint8)
-    if v.shape[0] % 2:
-        v = np.append(v, np.uint8(0))
-    out: np.ndarray = v[0::2] | (v[1::2] << np.uint8(4))
-    return out
-
-
-def unpack_nibbles(packed: np.ndarray, n: int) -> np.ndarray:
-    """Inverse of :func:`pack_nibbles` for the first ``n`` values."""
-    out = np.empty(packed.shape[0] * 2, dtype=np.uint8)
-    out[0::2] = packed & np.uint8(15)
-    out[1::2] = packed >> np.uint8(4)
-    return out[:n]
-
-
-def nibbles_at(packed: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """The 4-bit values at positions ``idx`` (int64) of a packed array."""
-    shift = ((idx & 1) << 2).astype(np.uint8)
-    out: np.ndarray = (packed.take(idx >> 1) >> shift) & np.uint8(15)
-    return out
 
 
 @lru_cache(maxsize=256)

@@ -43,12 +43,9 @@ from blindmatch.index.bits import (
     chunk_keys,
     chunk_word_masks,
     default_permutation,
-    nibbles_at,
-    pack_nibbles,
     permute_to_cols,
     prefix_probes,
     radii_for_threshold,
-    unpack_nibbles,
     validate_threshold,
 )
 from blindmatch.index.errors import (
@@ -69,8 +66,17 @@ _VERSION = 1
 _MAX_ENTRIES = (1 << 32) - 2
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
 _EMPTY_D = np.empty(0, dtype=np.int16)
-#: ``_SUFFIX_OK[budget << 8 | x]``: may a suffix differing by the bits ``x`` still be within ``budget``?
-_SUFFIX_OK = (np.bitwise_count(np.arange(256, dtype=np.uint16))[None, :] <= np.arange(9)[:, None]).ravel()
+
+
+def _suffix_luts() -> tuple[np.ndarray, np.ndarray]:
+    """``lut[budget << 12 | q << 8 | byte]``: is the nibble of ``byte`` (low for lut 0, high for lut 1) within
+    ``budget`` bits of the query suffix ``q``? One table read replaces unpack, xor, popcount and compare."""
+    budget, q, byte = np.meshgrid(np.arange(9), np.arange(16), np.arange(256), indexing="ij")
+    luts = [np.bitwise_count(((byte >> shift) & 15) ^ q) <= budget for shift in (0, 4)]
+    return luts[0].ravel(), luts[1].ravel()
+
+
+_SUFFIX_LUTS = _suffix_luts()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +131,13 @@ class PDQIndex:
         self._perm = default_permutation()
         self._delta_max = int(delta_max)
         self._masks = [chunk_word_masks(s, w) for s, w in zip(self._plan.starts, self._plan.widths, strict=True)]
+        # Suffix nibbles of two chunks share one byte per table position (chunk 2k low nibble, 2k+1 high):
+        # ``_slot[c]`` is (array index, shift) or None for chunks without suffix bits.
+        self._slot: list[tuple[int, int] | None] = []
+        k = 0
+        for w, p in zip(self._plan.widths, self._plan.prefixes, strict=True):
+            self._slot.append((k // 2, 4 * (k % 2)) if w > p else None)
+            k += int(w > p)
         self._reset_main()
         self._d_cols = np.empty((4, 0), dtype=np.uint64)
         self._d_ids = np.empty(0, dtype=np.int64)
@@ -136,7 +149,7 @@ class PDQIndex:
         self._n_dead = 0
         self._id_order = np.empty(0, dtype=np.uint32)
         self._tables = [np.empty(0, dtype=np.uint32) for _ in self._plan.widths]
-        self._suffixes = [np.empty(0, dtype=np.uint8) for _ in self._plan.widths]
+        self._suffixes = [np.empty(0, dtype=np.uint8) for _ in range((len(self._slots_in_use()) + 1) // 2)]
         self._offsets = [np.zeros((1 << p) + 1, dtype=np.uint32) for p in self._plan.prefixes]
 
     # ------------------------------------------------------------------ introspection
@@ -218,7 +231,9 @@ class PDQIndex:
         n = self._ids.shape[0]
         dw, di = self._d_cols, self._d_ids
         new_pos = np.arange(n, n + di.shape[0], dtype=np.uint32)
+        new_sfx: dict[int, np.ndarray] = {}
         for c, (start, width, prefix) in enumerate(self._chunks()):
+            slot = self._slot[c]
             full = chunk_keys(dw, start, width)
             keys = full & ((1 << prefix) - 1)
             sfx = (full >> prefix).astype(np.uint8)
@@ -227,17 +242,23 @@ class PDQIndex:
             off = self._offsets[c]
             if n == 0:
                 self._tables[c] = new_pos[order]
-                if width > prefix:
-                    self._suffixes[c] = pack_nibbles(sfx[order])
+                if slot is not None:
+                    new_sfx[c] = sfx[order]
             else:
                 at = off[keys[order] + 1].astype(np.int64)
                 self._tables[c] = np.insert(self._tables[c], at, new_pos[order])
-                if width > prefix:  # unpack, insert, repack: O(N) like the position table itself
-                    current = unpack_nibbles(self._suffixes[c], n)
-                    self._suffixes[c] = pack_nibbles(np.insert(current, at, sfx[order]))
+                if slot is not None:  # unpack, insert, repack below: O(N) like the position table itself
+                    current = (self._suffixes[slot[0]] >> np.uint8(slot[1])) & np.uint8(15)
+                    new_sfx[c] = np.insert(current, at, sfx[order])
             grow = np.zeros((1 << prefix) + 1, dtype=np.uint32)
             np.cumsum(counts, out=grow[1:])
             self._offsets[c] = off + grow
+        for c, slot in enumerate(self._slot):
+            if slot is not None and slot[1] == 0:
+                self._suffixes[slot[0]] = new_sfx[c]
+        for c, slot in enumerate(self._slot):
+            if slot is not None and slot[1] == 4:
+                self._suffixes[slot[0]] |= new_sfx[c] << np.uint8(4)
         if n == 0:
             self._id_order = np.argsort(di, kind="stable").astype(np.uint32)
         else:
@@ -329,6 +350,9 @@ class PDQIndex:
             parts = [one(lo) for lo in starts]
         return _group(nq, *(np.concatenate([p[k] for p in parts]) for k in range(3)))
 
+    def _slots_in_use(self) -> list[tuple[int, int]]:
+        return [slot for slot in self._slot if slot is not None]
+
     def _chunks(self) -> list[tuple[int, int, int]]:
         return list(zip(self._plan.starts, self._plan.widths, self._plan.prefixes, strict=True))
 
@@ -398,8 +422,10 @@ class PDQIndex:
         idx += np.arange(idx.shape[0], dtype=np.int64)
         if width == prefix:
             return np.repeat(nz // nmask, cnt), self._tables[c].take(idx)
-        code = ((budget.astype(np.uint16) << 8)[None, :] | (qfull >> prefix).astype(np.uint16)[:, None]).ravel()
-        sel = np.flatnonzero(_SUFFIX_OK.take(np.repeat(code[nz], cnt) ^ nibbles_at(self._suffixes[c], idx)))
+        pair, shift = self._slot[c]  # type: ignore[misc]  # width > prefix: the chunk has a suffix slot
+        code = ((budget.astype(np.uint16) << 12)[None, :] | ((qfull >> prefix) << 8).astype(np.uint16)[:, None]).ravel()
+        lut = _SUFFIX_LUTS[shift // 4]
+        sel = np.flatnonzero(lut.take(np.repeat(code[nz], cnt) | self._suffixes[pair].take(idx)))
         qi = nz[np.searchsorted(ends, sel, side="right")] // nmask
         return qi, self._tables[c].take(idx[sel])
 
@@ -461,7 +487,8 @@ class PDQIndex:
         for c in range(self._plan.m):
             arrays[f"table{c}"] = self._tables[c]
             arrays[f"offsets{c}"] = self._offsets[c]
-            arrays[f"suffixes{c}"] = self._suffixes[c]
+        for k, sfx in enumerate(self._suffixes):
+            arrays[f"suffixes{k}"] = sfx
         meta = {
             "widths": list(self._plan.widths),
             "prefixes": list(self._plan.prefixes),
@@ -491,12 +518,12 @@ class PDQIndex:
                 raise ValueError("array dtypes are wrong")
             tables = [arrays[f"table{c}"] for c in range(len(widths))]
             offsets = [arrays[f"offsets{c}"] for c in range(len(widths))]
-            suffixes = [arrays[f"suffixes{c}"] for c in range(len(widths))]
-            for w, p, tab, off, sfx in zip(widths, prefixes, tables, offsets, suffixes, strict=True):
+            suffixes = [arrays[f"suffixes{k}"] for k in range(len(index._suffixes))]
+            if any(sfx.dtype != np.uint8 or sfx.shape != (n,) for sfx in suffixes):
+                raise ValueError("suffix arrays are wrong")
+            for p, tab, off in zip(prefixes, tables, offsets, strict=True):
                 if tab.shape != (n,) or off.shape != ((1 << p) + 1,) or tab.dtype != np.uint32:
                     raise ValueError("table shapes are wrong")
-                if sfx.dtype != np.uint8 or sfx.shape != (((n + 1) // 2,) if w > p else (0,)):
-                    raise ValueError("suffix arrays are wrong")
                 if n and int(np.diff(off.astype(np.int64)).min()) < 0:
                     raise ValueError("table offsets are not monotonic")
                 if int(off[0]) != 0 or int(off[-1]) != n or (n and int(tab.max()) >= n):
