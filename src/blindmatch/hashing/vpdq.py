@@ -22,11 +22,14 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from blindmatch.hashing.pdq import pdq_from_rgb
+from blindmatch.hashing.pdq import PdqResult, luma_from_rgb, pdq_from_luma, pdq_from_rgb
 from blindmatch.hashing.signals import InvalidHashError
 from blindmatch.media.video import DEFAULT_VIDEO_LIMITS, VideoLimits, VideoSource, open_video
 
@@ -42,8 +45,11 @@ __all__ = [
     "distinct_hashes",
     "hash_video",
     "match_vpdq",
+    "pdq_from_rgb_banded",
     "pdq_words",
 ]
+
+FramePdq = Literal["banded", "exact"]
 
 #: Frame hashes within this Hamming distance (inclusive, as the vPDQ README states) match.
 DEFAULT_DISTANCE = 31
@@ -132,6 +138,21 @@ class VpdqHash:
         return cls(tuple(frames))
 
     # ---------------------------------------------------------------- reductions
+    def sampled(self, seconds_per_frame: float) -> VpdqHash:
+        """The frames :func:`hash_video` would keep with this ``seconds_per_frame``: the first frame at or
+        after each multiple, by timestamp. Lets a list entry be stored at 1 frame/s from an every-frame hash."""
+        if not (seconds_per_frame > 0 and math.isfinite(seconds_per_frame)):
+            raise ValueError(f"seconds_per_frame must be positive and finite, got {seconds_per_frame}")
+        step = Fraction(seconds_per_frame).limit_denominator(1_000_000)
+        kept: list[VpdqFrame] = []
+        target = Fraction(0)
+        for f in self.frames:
+            t = Fraction(f.timestamp).limit_denominator(1_000_000)
+            if t >= target:
+                kept.append(f)
+                target = (t // step + 1) * step
+        return VpdqHash(tuple(kept), self.duration, self.fps, self.size)
+
     def pruned(self, distance: int = 0) -> VpdqHash:
         """Drop each frame within ``distance`` of the last *retained* frame (the README's "pruning frames").
 
@@ -185,6 +206,63 @@ def _frame(fields: Sequence[str], where: str) -> VpdqFrame:
 
 
 # ------------------------------------------------------------------------------------------------------------
+# Frame hashing
+
+#: Frames no larger than this (both sides) are hashed by the exact path; it is cheap there.
+_BANDED_MIN_SIDE = 256
+
+
+@lru_cache(maxsize=32)
+def _reduction(n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """PDQ's blur-and-decimate along one axis of length ``n`` as a banded ``64 × n`` linear map.
+
+    The reference blurs each axis twice with a box filter of window ``w = ceil(n / 128)`` (running sums, window
+    ``[i + half - w, i + half)`` clipped at the edges, divided by the clipped count), then keeps 64 sample
+    positions. Box filters are linear, so blur-blur-sample is one matrix ``R = S·B·B`` whose row ``j`` has at
+    most ``2w - 1`` non-zeros. We return, per output row, the column indices of that band and its weights.
+    """
+    w = (n + 127) // 128
+    half = (w + 2) // 2
+    i = np.arange(n)
+    lo, hi = np.maximum(0, i + half - w), np.minimum(n, i + half)
+    samples = [int(((j + 0.5) * n) / 64) for j in range(64)]
+    band = min(n, 2 * w + 1)
+    rows = np.zeros((64, n), dtype=np.float64)
+    for j, r in enumerate(samples):
+        outer = 1.0 / (hi[r] - lo[r])
+        for k in range(lo[r], hi[r]):
+            rows[j, lo[k] : hi[k]] += outer / (hi[k] - lo[k])
+    first = np.array([int(np.flatnonzero(rows[j])[0]) for j in range(64)])
+    start = np.minimum(first, n - band)
+    idx = start[:, None] + np.arange(band)[None, :]
+    return idx, np.take_along_axis(rows, idx, axis=1)
+
+
+def pdq_from_rgb_banded(rgb: npt.NDArray[np.uint8]) -> PdqResult:
+    """PDQ of RGB pixels, 3-5× faster than :func:`pdq_from_rgb` on video-sized frames, equal but for rounding.
+
+    Why: a 720p frame costs ~20 ms in the bit-exact path, whose float32 running sums must be evaluated row by
+    row. Here the same blur-and-decimate is applied as two banded matrix products in float64 (~5 ms), then the
+    64×64 result goes through the exact DCT, median and quality code. The luminance and every later step are
+    the reference's; only the blur's rounding differs, so a bit flips only when a DCT coefficient sits within
+    float32 rounding of the median (measured on the sample videos: 0 bits on frames of quality >= 50, at
+    most 2 bits on near-blank frames). Small frames (<= 256 px per side) use the exact path.
+    """
+    if rgb.ndim != 3 or max(rgb.shape[0], rgb.shape[1]) <= _BANDED_MIN_SIDE:
+        return pdq_from_rgb(rgb)
+    luma = luma_from_rgb(rgb)
+    row_idx, row_w = _reduction(luma.shape[0])
+    col_idx, col_w = _reduction(luma.shape[1])
+    tmp = np.zeros((64, luma.shape[1]), dtype=np.float64)
+    for k in range(row_idx.shape[1]):
+        tmp += row_w[:, k : k + 1] * luma[row_idx[:, k]]
+    block = np.zeros((64, 64), dtype=np.float64)
+    for k in range(col_idx.shape[1]):
+        block += col_w[None, :, k] * tmp[:, col_idx[:, k]]
+    return pdq_from_luma(block.astype(np.float32))
+
+
+# ------------------------------------------------------------------------------------------------------------
 # Hashing
 
 
@@ -196,6 +274,7 @@ def hash_video(
     max_side: int | None = None,
     fast: bool = False,
     threads: int = 1,
+    frame_pdq: FramePdq = "banded",
 ) -> VpdqHash:
     """vPDQ of a video file or its bytes.
 
@@ -203,13 +282,17 @@ def hash_video(
     one frame per second by timestamp. ``max_side`` (for example 512) hashes frames scaled down so neither side
     exceeds it, and ``fast`` lets the decoder skip work when sampling (see
     :meth:`blindmatch.media.video.VideoReader.frames`); both trade a few bits of agreement with the reference
-    for speed. Errors: :class:`blindmatch.media.video.VideoError` subclasses and
+    for speed. ``frame_pdq="exact"`` hashes each frame with the bit-exact (slower) PDQ instead of
+    :func:`pdq_from_rgb_banded`. Errors: :class:`blindmatch.media.video.VideoError` subclasses and
     :class:`blindmatch.media.MediaReadError`.
     """
+    if frame_pdq not in ("banded", "exact"):
+        raise ValueError(f"frame_pdq must be 'banded' or 'exact', got {frame_pdq!r}")
+    hasher = pdq_from_rgb_banded if frame_pdq == "banded" else pdq_from_rgb
     frames: list[VpdqFrame] = []
     with open_video(source, limits) as reader:
         for frame in reader.frames(seconds_per_frame=seconds_per_frame, max_side=max_side, fast=fast, threads=threads):
-            result = pdq_from_rgb(frame.rgb)
+            result = hasher(frame.rgb)
             frames.append(VpdqFrame(frame.index, result.quality, result.hash, frame.timestamp))
         info, stats = reader.info, reader.stats
     duration = stats.duration if stats is not None else info.duration

@@ -232,8 +232,10 @@ class VideoReader:
             raise VideoDecodeError(f"cannot open {container} container: {exc}") from exc
 
     def _read_info(self) -> VideoInfo:
+        if not self._av.streams:
+            raise VideoDecodeError(f"the {self._container_kind} container holds no streams at all (corrupt?)")
         if not self._av.streams.video:
-            kinds: list[str] = sorted({str(s.type) for s in self._av.streams}) or ["none"]
+            kinds = sorted({str(s.type) for s in self._av.streams})
             raise NoVideoStreamError(f"the {self._container_kind} container has no video stream (streams: {kinds})")
         stream = self._av.streams.video[0]
         ctx = stream.codec_context
@@ -303,7 +305,8 @@ class VideoReader:
         start: int | None = None
         last: Fraction | None = None
         next_target = Fraction(0)
-        spf = Fraction(seconds_per_frame) if seconds_per_frame is not None else None
+        # 0.1 as a float is slightly above 1/10; without rounding, the frame at exactly 0.1 s would be missed.
+        spf = Fraction(seconds_per_frame).limit_denominator(1_000_000) if seconds_per_frame is not None else None
         decoded = sampled = 0
         try:
             for frame in self._av.decode(stream):
