@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -97,3 +98,16 @@ def test_many_identical_hashes_and_t_256() -> None:
     assert index.search(bytes(32), 255).ids.shape[0] == 25
     assert index.search(bytes(32), 256).ids.shape[0] == 50
     assert index.search_batch(h[:1], 31, method="scan")[0].ids.tolist() == list(range(25))
+
+
+@pytest.mark.parametrize("t", [70, 100, 128, 200])
+def test_large_thresholds_in_both_methods(t: int) -> None:
+    """Probe radii beyond the suffix width (and huge probe sets) still give the brute-force answer."""
+    rng = np.random.default_rng(t)
+    hashes = clustered(rng, 400, 4, 40)
+    ids = np.arange(400, dtype=np.int64)
+    index = PDQIndex()
+    index.add(ids, hashes)
+    queries = np.array([flip_bits(hashes[0], 60, rng), rng.integers(0, 256, 32, dtype=np.uint8)])
+    for method in ("probe", "scan", "auto"):
+        _check(index, hashes, ids, queries, t, method)

@@ -65,6 +65,7 @@ _KIND = "blindmatch.pdq-mih"
 _VERSION = 1
 _MAX_ENTRIES = (1 << 32) - 2
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
+_MAX_PROBES_PER_BATCH = 1 << 21
 _EMPTY_D = np.empty(0, dtype=np.int16)
 
 
@@ -331,6 +332,11 @@ class PDQIndex:
         if nq == 0:
             return []
         qc = permute_to_cols(qa, self._perm)
+        radii = radii_for_threshold(t, self._plan.m)
+        probes = max(
+            sum(math.comb(p, k) for k in range(min(r, p) + 1)) for p, r in zip(self._plan.prefixes, radii, strict=True)
+        )
+        batch = max(1, min(batch, _MAX_PROBES_PER_BATCH // max(1, probes)))  # bound the (batch, probes) arrays
 
         def one(lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             sub = np.ascontiguousarray(qc[:, lo : lo + batch])
@@ -423,7 +429,10 @@ class PDQIndex:
         if width == prefix:
             return np.repeat(nz // nmask, cnt), self._tables[c].take(idx)
         pair, shift = self._slot[c]  # type: ignore[misc]  # width > prefix: the chunk has a suffix slot
-        code = ((budget.astype(np.uint16) << 12)[None, :] | ((qfull >> prefix) << 8).astype(np.uint16)[:, None]).ravel()
+        code = (
+            (np.minimum(budget, 8).astype(np.uint16) << 12)[None, :]
+            | ((qfull >> prefix) << 8).astype(np.uint16)[:, None]
+        ).ravel()
         lut = _SUFFIX_LUTS[shift // 4]
         sel = np.flatnonzero(lut.take(np.repeat(code[nz], cnt) | self._suffixes[pair].take(idx)))
         qi = nz[np.searchsorted(ends, sel, side="right")] // nmask
