@@ -59,3 +59,11 @@ def test_demo_runs_end_to_end(tmp_path: Path, shared_data: Path) -> None:
     assert by["bob decrypted the image"]["identical"] is True
     assert by["bob reported the last message; relay verified franking"]["messages"] == 3
     assert by["an altered report is rejected"]["status"] == 422
+
+
+def test_benchmark_smoke(tmp_path: Path) -> None:
+    from blindmatch.messaging.bench import bench_messaging
+
+    out = bench_messaging(5, transport=in_process_relay(tmp_path / "relay"), workdir=tmp_path, image_bytes=10_000)
+    assert (out["messages"], out["received"], out["image_intact"]) == (5, 5, True)
+    assert out["send_p50_ms"] > 0 and out["send_p95_ms"] >= out["send_p50_ms"]
