@@ -109,3 +109,7 @@ def test_evaluator_rejects_bad_input(tmp_path: Path) -> None:
         coefficients_to_pdq(np.full(256, np.inf))
     with pytest.raises(EvalInputError):
         summary_row({"per_family": []})
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "x.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(EvalInputError, match="cannot decode"):
+        hash_directory(tmp_path / "broken")

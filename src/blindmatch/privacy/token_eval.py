@@ -153,7 +153,8 @@ def hash_directory(
     for p in files:
         st = p.stat()
         key.update(f"{p.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    key.update(f"{getattr(hasher, '__qualname__', repr(hasher))}|seed={seed}".encode())
+    hasher_id = f"{getattr(hasher, '__module__', '')}.{getattr(hasher, '__qualname__', repr(hasher))}"
+    key.update(f"{hasher_id}|seed={seed}".encode())
     if transform is not None:
         key.update(f"|{transform.name}|{getattr(transform, 'params', '')!r}".encode())
     cache = None
@@ -166,8 +167,11 @@ def hash_directory(
                 return HashedSet(tuple(str(n) for n in z["names"]), z["coefficients"], z["quality"])
     coefs, quality = [], []
     for p in files:
-        with Image.open(p) as im:
-            img = im.convert("RGB")
+        try:
+            with Image.open(p) as im:
+                img = im.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise EvalInputError(f"cannot decode {p}: {exc}") from exc
         if transform is not None:
             img = transform.apply(img, _transform_rng(transform.name, seed))
         c, q = hasher(img)
