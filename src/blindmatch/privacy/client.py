@@ -19,6 +19,7 @@ import secrets
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -72,6 +73,22 @@ class VoucherConfig:
             not 1 <= c <= self.token_count or w < 0 for c, w in self.synthetic_open_counts
         ):
             raise VoucherError("synthetic_open_counts must be (count in 1..token_count, weight >= 0) pairs")
+
+    @classmethod
+    def for_scheme(cls, scheme: TokenScheme, **overrides: Any) -> VoucherConfig:
+        """A config matched to ``scheme``: its token budget as the fixed voucher size, and synthetic vouchers
+        opening as many entries as the scheme's real matches do (its ``synthetic_open_counts``, when it has
+        measured one). A mismatch would let the server tell synthetic vouchers from real ones below the threshold,
+        so deployments should build their config here rather than by hand."""
+        values: dict[str, Any] = {}
+        budget = getattr(scheme, "budget", None)
+        if isinstance(budget, int):
+            values["token_count"] = budget
+        counts = getattr(scheme, "synthetic_open_counts", None)
+        if counts:
+            values["synthetic_open_counts"] = tuple(counts)
+        values.update(overrides)
+        return cls(**values)
 
     @property
     def voucher_bytes(self) -> int:

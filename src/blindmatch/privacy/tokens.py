@@ -269,6 +269,13 @@ def _layout_fingerprint(arrays: Sequence[npt.NDArray[np.int64]]) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # the default scheme
 
+#: How many voucher entries a *real* match opens under the default scheme (2 list tokens per entry): measured with
+#: ``privacy.bench.measure_open_counts`` on 239 matching edited copies of the benign listed images (11 % one, 89 %
+#: two). Synthetic vouchers must open entries with the same distribution, or the server could tell them apart;
+#: :meth:`blindmatch.privacy.client.VoucherConfig.for_scheme` uses it. ``tests/privacy/test_open_counts.py``
+#: re-measures it.
+RANKED_OPEN_COUNTS: tuple[tuple[int, float], ...] = ((1, 0.11), (2, 0.89))
+
 
 @dataclass(frozen=True)
 class RankedFlipScheme:
@@ -287,6 +294,11 @@ class RankedFlipScheme:
     _groups: npt.NDArray[np.int64] = field(init=False, repr=False, compare=False)
     _subset_idx: tuple[npt.NDArray[np.int64], ...] = field(init=False, repr=False, compare=False)
     _scheme_id: bytes = field(init=False, repr=False, compare=False)
+
+    @property
+    def synthetic_open_counts(self) -> tuple[tuple[int, float], ...] | None:
+        """The measured open-count distribution of real matches (default parameters only; else unknown)."""
+        return RANKED_OPEN_COUNTS if (self.subsets, self.k, self.budget) == (2, 40, 64) else None
 
     def __post_init__(self) -> None:
         if self.group < 1 or self.group % 2 == 0:
