@@ -261,3 +261,29 @@ def test_websocket_push_and_ack(http: TestClient) -> None:
 
             time.sleep(0.02)
         assert http.get("/relay/v1/inbox", headers=hb).json()["deliveries"] == []
+
+
+def test_websocket_redelivers_unacked_after_reconnect(http: TestClient) -> None:
+    _, ha = _http_register(http, "alice")
+    _, hb = _http_register(http, "bob")
+    token = hb["Authorization"].split()[1]
+    for i in range(3):
+        body = {
+            "message_id": f"r{i}",
+            "conversation_id": "dm:alice:bob",
+            "commitment": b64e(b"c" * 32),
+            "recipients": [{"user_id": "bob", "device_id": "d1", "envelope": b64e(ENV)}],
+        }
+        assert http.post("/relay/v1/messages", json=body, headers=ha).status_code == 200
+    with http.websocket_connect("/relay/v1/ws") as ws:
+        ws.send_json({"token": token})
+        ws.receive_json()
+        first = ws.receive_json()["deliveries"]
+        assert [d["message_id"] for d in first] == ["r0", "r1", "r2"]
+        assert [d["seq"] for d in first] == [1, 2, 3]
+        # disconnect without acking
+    with http.websocket_connect("/relay/v1/ws") as ws:
+        ws.send_json({"token": token})
+        ws.receive_json()
+        again = ws.receive_json()["deliveries"]
+        assert [d["delivery_id"] for d in again] == [d["delivery_id"] for d in first]
