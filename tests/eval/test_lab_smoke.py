@@ -194,3 +194,33 @@ def test_run_all_writes_every_report(shared_data: Path, tmp_path: Path) -> None:
     assert summary["policy_at_t"]["account_threshold_t"] == 30
     on_disk = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert on_disk["summary"]["n_listed"] == 3 and on_disk["provenance"]["git"]["commit"]
+
+
+def test_missing_comparator_is_reported_not_fatal(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blindmatch.eval import hashers
+    from blindmatch.eval.errors import HasherUnavailableError
+
+    def absent() -> hashers.Hasher:
+        raise HasherUnavailableError("imagehash is not installed (simulated)")
+
+    monkeypatch.setitem(hashers._FACTORIES, "phash", absent)
+    hashers.get_hasher.cache_clear()
+    try:
+        images = shared_data / "images"
+        rep = run_robustness(
+            images / "listed",
+            images / "innocent",
+            tmp_path,
+            transforms=["jpeg_75"],
+            limit=2,
+            workers=1,
+            comparators=("phash",),
+        )
+    finally:
+        hashers.get_hasher.cache_clear()
+    assert rep.comparators == {}
+    data = json.loads((tmp_path / "robustness.json").read_text(encoding="utf-8"))
+    assert "simulated" in data["parameters"]["comparators_absent"]["phash"]
+    assert "Comparator phash absent" in (tmp_path / "robustness.html").read_text(encoding="utf-8")
