@@ -67,3 +67,36 @@ def test_benchmark_smoke(tmp_path: Path) -> None:
     out = bench_messaging(5, transport=in_process_relay(tmp_path / "relay"), workdir=tmp_path, image_bytes=10_000)
     assert (out["messages"], out["received"], out["image_intact"]) == (5, 5, True)
     assert out["send_p50_ms"] > 0 and out["send_p95_ms"] >= out["send_p50_ms"]
+
+
+def test_franking_key_rotation_keeps_old_reports_verifiable(tmp_path: Path) -> None:
+    import asyncio
+
+    from blindmatch.messaging.client import MessengerClient
+    from blindmatch.service.routes_relay import rotate_franking_key
+
+    data = tmp_path / "relay"
+
+    async def run() -> None:
+        t = in_process_relay(data)
+        a = await MessengerClient.register("http://r", tmp_path / "a", "alice", transport=t)
+        b = await MessengerClient.register("http://r", tmp_path / "b", "bob", transport=t)
+        await a.add_contact("bob")
+        await a.send_text("bob", "before rotation")
+        [old] = await b.receive()
+        await a.aclose()
+        await b.aclose()
+        kid = rotate_franking_key(data)
+        t2 = in_process_relay(data)  # "restart" on the same data dir with the rotated ring
+        a2 = MessengerClient.open(tmp_path / "a", transport=t2)
+        b2 = MessengerClient.open(tmp_path / "b", transport=t2)
+        await a2.send_text("bob", "after rotation")
+        [new] = await b2.receive()
+        franked = {m["message_id"]: m["franked"] for m in b2.state["messages"] if m["dir"] == "in"}
+        assert franked[new.message_id]["kid"] == kid != franked[old.message_id]["kid"]
+        assert (await b2.report(old.message_id))["messages"] == 1  # old tag still verifies
+        assert (await b2.report(new.message_id))["messages"] == 2
+        await a2.aclose()
+        await b2.aclose()
+
+    asyncio.run(run())

@@ -51,7 +51,7 @@ from blindmatch.service.storage.relay import (
     UnknownRecipientError,
 )
 
-__all__ = ["RelayServices", "get_relay", "in_process_relay", "router"]
+__all__ = ["RelayServices", "get_relay", "in_process_relay", "rotate_franking_key", "router"]
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/relay/v1", tags=["relay"])
@@ -151,6 +151,18 @@ def in_process_relay(data_dir: Path) -> httpx.ASGITransport:
     from blindmatch.service.config import Settings
 
     return httpx.ASGITransport(app=create_app(Settings(data_dir=Path(data_dir))))
+
+
+def rotate_franking_key(data_dir: Path) -> str:
+    """Start signing franking tags with a fresh key (old keys keep verifying old tags); returns the new key id.
+
+    Takes effect when the relay (re)starts: running processes keep the ring they loaded.
+    """
+    path = Path(data_dir) / "relay-keys.json"
+    keys = RelayKeys.load_or_create(path)
+    kid = keys.ring.rotate()
+    keys.save(path)
+    return kid
 
 
 @router.post("/accounts", status_code=201)
