@@ -8,6 +8,8 @@ seconds of video hashed per CPU second. Configurations:
 * ``1fps``: one frame per second by timestamp, full decode, banded PDQ (our default);
 * ``1fps_fast``: as ``1fps`` with ``fast=True`` (no deblocking, non-reference frames skipped);
 * ``1fps_exact_pdq``: as ``1fps`` with the bit-exact (row-by-row float32) PDQ;
+* ``decode_only`` / ``decode_only_fast``: decoding alone (no conversion or hashing), the floor of any path
+  that decodes every frame;
 * comparator ``ref_1fps`` / ``ref_every_frame``: the reference's approach from Python — FFmpeg (PyAV) decodes
   every frame at full size to RGB, the reference frame rule ``frame_number % int(fps × seconds) == 0`` picks
   frames and the ``pdqhash`` binding (the reference C++ PDQ) hashes each (what HMA's vPDQ does through the
@@ -92,6 +94,22 @@ def _reference_path(seconds_per_frame: float | None) -> Callable[[Path], VpdqHas
                 pdq = np.packbits(bits).tobytes().hex()
                 frames.append(VpdqFrame(n, int(quality), pdq, n / fps))
         return VpdqHash(tuple(frames))
+
+    return run
+
+
+def _decode_only(fast: bool) -> Callable[[Path], VpdqHash]:
+    """Decode every frame (no conversion, no hashing): the floor any full-decode vPDQ pays."""
+
+    def run(path: Path) -> VpdqHash:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            if fast:
+                stream.codec_context.options = {"skip_loop_filter": "all"}
+                stream.codec_context.skip_frame = "NONREF"
+            for _ in container.decode(stream):
+                pass
+        return VpdqHash(())
 
     return run
 
@@ -193,6 +211,8 @@ def run_video_bench(
         "1fps_fast": _ours(seconds_per_frame=1.0, fast=True),
         "1fps_exact_pdq": _ours(seconds_per_frame=1.0, frame_pdq="exact"),
         "ref_1fps": _reference_path(1.0),
+        "decode_only": _decode_only(False),
+        "decode_only_fast": _decode_only(True),
     }
     if every_frame:
         configs["every_frame"] = _ours(seconds_per_frame=None)

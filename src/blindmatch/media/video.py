@@ -299,14 +299,17 @@ class VideoReader:
         if skipping:
             ctx.options = {"skip_loop_filter": "all"}
             ctx.skip_frame = "NONREF"
-        time_base = stream.time_base or Fraction(1, 1_000_000)
-        rate = stream.average_rate or stream.guessed_rate or _FALLBACK_FPS
-        step = 1 / Fraction(rate)
-        start: int | None = None
-        last: Fraction | None = None
-        next_target = Fraction(0)
+        # Timestamps are kept as integer ticks of the stream's time base: exact, and cheap per frame (Fraction
+        # arithmetic runs only for the frames we keep).
+        time_base = Fraction(stream.time_base or Fraction(1, 1_000_000))
+        rate = Fraction(stream.average_rate or stream.guessed_rate or _FALLBACK_FPS)
+        step = max(1, round(1 / (rate * time_base)))  # nominal frame duration, in ticks
+        max_ticks = math.floor(Fraction(self.limits.max_duration) / time_base)
         # 0.1 as a float is slightly above 1/10; without rounding, the frame at exactly 0.1 s would be missed.
         spf = Fraction(seconds_per_frame).limit_denominator(1_000_000) if seconds_per_frame is not None else None
+        start: int | None = None
+        last: int | None = None
+        next_target = 0
         decoded = sampled = 0
         try:
             for frame in self._av.decode(stream):
@@ -318,20 +321,23 @@ class VideoReader:
                 pts = frame.pts
                 if pts is not None and start is None:
                     start = pts
-                t = Fraction(pts - start) * time_base if pts is not None and start is not None else None
-                if t is None or (last is not None and t <= last):
-                    t = Fraction(0) if last is None else last + step
-                last = t
-                if t > self.limits.max_duration:
+                ticks = pts - start if pts is not None and start is not None else None
+                if ticks is None or (last is not None and ticks <= last):
+                    ticks = 0 if last is None else last + step
+                last = ticks
+                if ticks > max_ticks:
+                    seconds = float(ticks * time_base)
                     raise VideoTooLargeError(
-                        f"video runs past {self.limits.max_duration:.0f} s (timestamp {float(t):.1f} s); refused"
+                        f"video runs past {self.limits.max_duration:.0f} s (timestamp {seconds:.1f} s); refused"
                     )
                 if spf is not None:
-                    if t < next_target:
+                    if ticks < next_target:
                         continue
-                    next_target = (t // spf + 1) * spf
+                    k = (ticks * time_base) // spf + 1
+                    next_target = math.ceil(k * spf / time_base)
+                t = ticks * time_base
                 # When the decoder skips frames, our count is not the frame number; estimate it from the time.
-                index = round(t / step) if skipping else decoded - 1
+                index = round(t * rate) if skipping else decoded - 1
                 yield VideoFrame(index, float(t), self._to_rgb(frame, max_side))
                 sampled += 1
         except VideoError:
@@ -340,7 +346,7 @@ class VideoReader:
             raise VideoDecodeError(f"cannot decode video frame {decoded}: {exc}") from exc
         if decoded == 0:
             raise EmptyVideoError("the video stream decodes to no frames")
-        duration = float(last + step) if last is not None else 0.0
+        duration = float((last + step) * time_base) if last is not None else 0.0
         self.stats = VideoStats(decoded, sampled, duration)
 
     @staticmethod
