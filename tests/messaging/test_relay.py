@@ -195,6 +195,10 @@ def test_http_auth_and_hostile_requests(http: TestClient) -> None:
     ]
     for b in bad_bodies:
         assert http.post("/relay/v1/messages", json=b, headers=ha).status_code == 400, b
+    assert http.post("/relay/v1/messages", content=b"{not json", headers=ha).status_code == 400
+    assert http.post("/relay/v1/messages", content=b"[" * 100_000, headers=ha).status_code == 400
+    huge = b'{"x":"' + b"a" * (16 * 1024 * 1024) + b'"}'
+    assert http.post("/relay/v1/messages", content=huge, headers=ha).status_code == 413
     unknown = {**good, "recipients": [{"user_id": "zed", "device_id": "d1", "envelope": b64e(ENV)}]}
     assert http.post("/relay/v1/messages", json=unknown, headers=ha).status_code == 404
     r1 = http.post("/relay/v1/messages", json=good, headers=ha).json()

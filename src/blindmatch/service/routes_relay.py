@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
 from blindmatch.messaging.crypto.encoding import b64d, b64e
@@ -138,7 +138,27 @@ def require_device(relay: Relay, authorization: Annotated[str | None, Header()] 
 
 
 Device = Annotated[AuthenticatedDevice, Depends(require_device)]
-JsonBody = Annotated[Any, Body()]
+#: Cap on JSON request bodies, read before parsing (256 recipients x 64 KiB envelopes fit comfortably).
+MAX_JSON_BYTES = 16 * 1024 * 1024
+
+
+async def json_body(request: Request) -> Any:
+    """Read at most :data:`MAX_JSON_BYTES` of the body, then parse it: a huge body is refused, not buffered."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+        raise HTTPException(413, f"request body larger than {MAX_JSON_BYTES} bytes")
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > MAX_JSON_BYTES:
+            raise HTTPException(413, f"request body larger than {MAX_JSON_BYTES} bytes")
+    try:
+        return json.loads(buf)
+    except (ValueError, RecursionError):
+        raise HTTPException(400, "request body is not valid JSON") from None
+
+
+JsonBody = Annotated[Any, Depends(json_body)]
 
 
 def _bad(exc: Exception, status: int = 400) -> HTTPException:
