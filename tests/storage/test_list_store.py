@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,10 +112,15 @@ def test_upsert_counts_and_tombstones_keep_history(store: ListStore) -> None:
     assert not tomb.live and tomb.removed_in_version == 3 and tomb.removed_at is not None
     assert tomb.added_in_version == 2 and tomb.value == PDQ[1]
     # re-adding a tombstoned entry resurrects it in a new version
+    first_added = {e.entry_id: e.added_at for e in everything.values()}
+    time.sleep(0.01)
     r = store.add_entries("l", [pdq(1), pdq(2, source_org="changed")])
     assert (r.added, r.updated, r.version) == (1, 1, 4)
-    e1 = {e.entry_id: e for e in store.entries("l")}["e1"]
+    now_live = {e.entry_id: e for e in store.entries("l")}
+    e1, e2 = now_live["e1"], now_live["e2"]
     assert e1.live and e1.added_in_version == 4
+    assert e1.added_at is not None and first_added["e1"] is not None and e1.added_at > first_added["e1"]
+    assert e2.added_in_version == 4 and e2.source_org == "changed" and e2.added_at == first_added["e2"]
     assert store.count_entries("l") == 3 and store.count_entries("l", include_removed=True) == 3
 
 

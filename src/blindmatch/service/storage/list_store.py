@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, case, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from blindmatch.hashing.signals import SignalType, parse_signal_type
@@ -348,7 +348,9 @@ class ListStore:
         existing = {
             r.entry_id: r
             for r in (
-                conn.execute(select(_ENTRIES).where(and_(_ENTRIES.c.list_id == list_id, _ENTRIES.c.entry_id.in_(ids))))
+                conn.execute(
+                    select(*_LOOKUP_COLUMNS).where(and_(_ENTRIES.c.list_id == list_id, _ENTRIES.c.entry_id.in_(ids)))
+                )
                 if ids
                 else ()
             )
@@ -383,7 +385,7 @@ class ListStore:
                 counts.unchanged += 1
             else:
                 resurrect = old.removed_in_version is not None
-                rewrites.append({"_id": old.id, "b_added_at": now if resurrect else old.added_at, **_bind(content)})
+                rewrites.append({"_id": old.id, **_bind(content)})
                 if resurrect:
                     counts.added += 1
                 else:
@@ -395,7 +397,8 @@ class ListStore:
                 update(_ENTRIES)
                 .where(_ENTRIES.c.id == bindparam("_id"))
                 .values(
-                    added_at=bindparam("b_added_at"),
+                    # a changed live entry keeps its first-added time; a resurrected tombstone starts anew
+                    added_at=case((_ENTRIES.c.removed_in_version.is_(None), _ENTRIES.c.added_at), else_=now),
                     added_in_version=version,
                     removed_at=None,
                     removed_in_version=None,
@@ -577,6 +580,23 @@ class ListStore:
                 insert(_CHECKPOINTS).values(list_id=list_id, adapter=adapter, checkpoint=value, updated_at=now)
             )
 
+
+#: What an upsert needs to know about existing rows (no timestamps: parsing them dominated re-imports).
+_LOOKUP_COLUMNS = tuple(
+    _ENTRIES.c[name]
+    for name in (
+        "id",
+        "entry_id",
+        "removed_in_version",
+        "signal_type",
+        "value",
+        "source_org",
+        "classification_scheme",
+        "classification_label",
+        "licence",
+        "extra",
+    )
+)
 
 _INSERT_COLUMNS = (
     "list_id",
