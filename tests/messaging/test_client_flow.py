@@ -265,3 +265,27 @@ def test_recipient_rejects_message_not_matching_its_commitment(tmp_path: Path, t
         await bob.aclose()
 
     asyncio.run(run())
+
+
+def test_messages_reach_every_device_of_the_recipient(tmp_path: Path, transport: httpx.ASGITransport) -> None:
+    async def run() -> None:
+        alice, bob = await _pair(tmp_path, transport)
+        with pytest.raises(RelayAPIError) as err:  # nobody can add a device to bob's account but bob
+            await MessengerClient.register(BASE, tmp_path / "evil", "bob", "laptop", transport=transport)
+        assert err.value.status == 409
+        laptop = await MessengerClient.register(
+            BASE, tmp_path / "bob2", "bob", "laptop", transport=transport, linked_from=bob
+        )
+        before = alice.safety_number("bob")
+        alice.mark_verified("bob", before)
+        after = await alice.add_contact("bob")  # picks up the new device: new safety number, verification reset
+        assert after != before and alice.state["contacts"]["bob"]["verified"] is False
+        await alice.send_text("bob", "to all of bob's devices")
+        assert [m.body for m in await bob.receive()] == ["to all of bob's devices"]
+        assert [m.body for m in await laptop.receive()] == ["to all of bob's devices"]
+        await laptop.send_text("alice", "from the laptop")
+        assert [m.body for m in await alice.receive()] == ["from the laptop"]
+        for c in (alice, bob, laptop):
+            await c.aclose()
+
+    asyncio.run(run())

@@ -134,10 +134,15 @@ class MessengerClient:
         device_id: str = "primary",
         *,
         local_key: bytes | None = None,
+        linked_from: MessengerClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         media_check: MediaCheck = before_media_send,
     ) -> MessengerClient:
-        """Create the device's keys, register them with the relay, upload signed prekeys, save state."""
+        """Create the device's keys, register them with the relay, upload signed prekeys, save state.
+
+        An additional device of an existing user is registered with ``linked_from`` = an open client of one of
+        that user's devices (the relay only lets an existing device add devices to an account).
+        """
         validate_name(user_id, "user id")
         validate_name(device_id, "device id")
         state_dir = Path(state_dir)
@@ -146,7 +151,9 @@ class MessengerClient:
         key = local_key or load_local_key(state_dir, create=True)
         state_dir.mkdir(parents=True, exist_ok=True)
         ident = DeviceIdentity(user_id, device_id)
-        api = RelayAPI(base_url, None, transport)
+        if linked_from is not None and linked_from.user_id != user_id:
+            raise StateError("a device can only be linked from another device of the same user")
+        api = RelayAPI(base_url, linked_from.state["token"] if linked_from is not None else None, transport)
         try:
             body = _keys_json(ident.keys) | {"signature": ident.registration_signature()}
             token = (await api.call("POST", "/accounts", json=body))["token"]
@@ -246,9 +253,13 @@ class MessengerClient:
             changed = {o[0] for o in old} & {n[0] for n in new if n not in old}
             if changed:
                 raise IdentityChangedError(f"{user_id}'s identity keys changed for devices {sorted(changed)}")
+        same_devices = pinned is not None and sorted(d["ed25519"] for d in pinned["devices"]) == sorted(
+            d.ed25519 for d in devices
+        )
         self.state["contacts"][user_id] = {
             "devices": [_keys_json(d) for d in devices],
-            "verified": bool(pinned and pinned.get("verified")) and not accept_new_keys,
+            # a new or changed device changes the safety number: it must be compared again
+            "verified": bool(pinned and pinned.get("verified")) and same_devices,
         }
         self.save()
         return self.safety_number(user_id)
