@@ -395,7 +395,8 @@ def test_bench_function_runs_small() -> None:
 
     r = bench_lists(None, n=300)
     assert r["backend"] == "sqlite" and r["n"] == 300
-    assert all(isinstance(v, float) and v >= 0 for k, v in r.items() if k.endswith("_s"))
+    assert all(isinstance(v, float) and v >= 0 for k, v in r.items() if k.endswith(("_s", "_cpu")))
+    assert "add_entries_s_cpu" in r
 
 
 def test_concurrent_migrations(db_url: str) -> None:
