@@ -253,6 +253,11 @@ class MessengerClient:
             changed = {o[0] for o in old} & {n[0] for n in new if n not in old}
             if changed:
                 raise IdentityChangedError(f"{user_id}'s identity keys changed for devices {sorted(changed)}")
+        if pinned is not None:  # sessions with a device whose keys changed belong to the old identity: drop them
+            before = {d["device_id"]: (d["ed25519"], d["curve25519"]) for d in pinned["devices"]}
+            for d in devices:
+                if before.get(d.device_id, (d.ed25519, d.curve25519)) != (d.ed25519, d.curve25519):
+                    self.sessions.pop(f"{user_id}/{d.device_id}", None)
         same_devices = pinned is not None and sorted(d["ed25519"] for d in pinned["devices"]) == sorted(
             d.ed25519 for d in devices
         )
