@@ -289,3 +289,43 @@ def test_messages_reach_every_device_of_the_recipient(tmp_path: Path, transport:
             await c.aclose()
 
     asyncio.run(run())
+
+
+def test_client_rejects_tampered_or_replayed_deliveries(tmp_path: Path, transport: httpx.ASGITransport) -> None:
+    from blindmatch.messaging.crypto.encoding import b64e
+    from blindmatch.messaging.crypto.envelope import decode_envelope, encode_envelope
+    from blindmatch.messaging.relay import Delivery
+
+    async def fresh(alice: MessengerClient, bob: MessengerClient, text: str) -> Delivery:
+        await alice.send_text("bob", text)
+        [raw] = (await bob.api.call("GET", "/inbox"))["deliveries"]
+        await bob.api.call("POST", "/inbox/ack", json={"delivery_ids": [raw["delivery_id"]]})
+        return Delivery.from_json(raw)
+
+    async def run() -> None:
+        alice, bob = await _pair(tmp_path, transport)
+        await MessengerClient.register(BASE, tmp_path / "carol", "carol", "d1", transport=transport)
+        d = await fresh(alice, bob, "genuine")
+        env = decode_envelope(d.envelope)
+        before_decrypt = [
+            dataclasses.replace(d, recipient="carol"),  # not addressed to bob
+            dataclasses.replace(d, sender="carol", sender_device="d1"),  # relay re-attributes the message
+            dataclasses.replace(d, envelope=encode_envelope(dataclasses.replace(env, sender_key=b64e(b"\x02" * 32)))),
+        ]
+        for i, h in enumerate(before_decrypt):
+            assert await bob._process([dataclasses.replace(h, message_id=f"x{i}")]) == []
+        assert len(bob.state["rejected"]) == 3
+        assert [m.body for m in await bob._process([d])] == ["genuine"]
+        # The relay replays the same ciphertext under a new message id: Olm refuses the replay.
+        assert await bob._process([dataclasses.replace(d, message_id="replay")]) == []
+        assert "replay" in bob.state["rejected"][-1]["delivery"]
+        # Metadata the relay alters after decryption is possible: caught by the payload and franking checks.
+        for tamper in ({"conversation_id": "dm:bob:carol"}, {"commitment": b"\x00" * 32}, {"message_id": "other"}):
+            h = dataclasses.replace(await fresh(alice, bob, "x"), **tamper)  # type: ignore[arg-type]
+            assert await bob._process([h]) == []
+        assert len(bob.state["rejected"]) == 7
+        assert [m["body"] for m in bob.messages("dm:alice:bob")] == ["genuine"]
+        await alice.aclose()
+        await bob.aclose()
+
+    asyncio.run(run())

@@ -550,13 +550,18 @@ class MessengerClient:
                 marker = f"{d.sender}/{d.sender_device}/{d.message_id}"
                 if marker in seen:
                     continue  # at-least-once delivery: already processed, just ack again
-                seen.add(marker)
-                self.state["seen"].append(marker)
                 try:
                     msg = await self._open(d)
+                except RelayAPIError:
+                    # transient (e.g. fetching an unknown sender's keys failed): keep what was processed, do not
+                    # mark this one seen, and let the caller skip the ack so the relay delivers it again
+                    self.save()
+                    raise
                 except (MessagingError, KeyError, ValueError, TypeError) as exc:
+                    msg = None
                     self.state["rejected"].append({"delivery": marker, "reason": f"{type(exc).__name__}: {exc}"})
-                    continue
+                seen.add(marker)
+                self.state["seen"].append(marker)
                 if msg is not None:
                     out.append(msg)
             self.save()  # before the caller acks
