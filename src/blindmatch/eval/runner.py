@@ -363,10 +363,14 @@ def robustness_report(
             )
         )
     worst = sorted(per_f, key=lambda f: f.recall)[:3]
+    worst_dih = sorted(per_f, key=lambda f: f.recall if f.recall_dihedral is None else f.recall_dihedral)[:3]
     headlines = [
         f"{lt.hasher}: {tables.data['n_listed'] - excluded} listed images × {len(per_t)} transforms; "
         f"match = distance ≤ {threshold} of {lt.bits} bits and quality ≥ {min_quality}.",
         "Weakest families (plain): " + ", ".join(f"{f.family} {f.recall:.3f}" for f in worst) + ".",
+        "Weakest families with dihedral matching: "
+        + ", ".join(f"{f.family} {f.recall_dihedral:.3f}" for f in worst_dih if f.recall_dihedral is not None)
+        + ".",
         f"JPEG 75 recall {_r(per_t, 'jpeg_75')}; rotate 90 recall {_r(per_t, 'rotate_90')} plain, "
         f"{_r(per_t, 'rotate_90', dihedral=True)} with dihedral.",
     ]
