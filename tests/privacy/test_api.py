@@ -72,7 +72,7 @@ def test_bad_inputs() -> None:
 def test_protocol_bench_runs_and_opens_exactly_the_listed_images() -> None:
     out = run_protocol_bench(50, ExactTokenScheme(), images=6)
     assert out["opened"] == 3  # every other query image is a list entry
-    assert out["voucher_token_count"] == 1 and out["table_slots"] >= 50 / 0.45
+    assert out["voucher_token_count"] == 1 and out["table_slots"] >= 50 / 0.85  # 3-way cuckoo by default
     assert isinstance(out["group_ops_us"], dict)
 
 

@@ -318,7 +318,7 @@ def test_three_way_cuckoo_table_end_to_end() -> None:
     client = VoucherClient(table, scheme, ClientAccount.create("a", 2), cfg)
     server = VoucherServer(built.custodian.alpha, {table.root[:8]}, cfg, verify=lambda h: True)
     v = client.make_voucher(listed[0])
-    assert len(v) == cfg.voucher_bytes == 27 + 2 * (32 + 3 * 40) + 2 + 64 + 12 + 34 + 8 + 32
+    assert len(v) == cfg.voucher_bytes == 27 + 2 * (32 + 3 * 24) + 2 + 64 + 12 + 34 + 8 + 32
     assert server.receive("a", v).opened
     assert not server.receive("a", client.make_voucher(os.urandom(32))).opened
     assert server.receive("a", client.make_voucher(os.urandom(32), synthetic=True)).opened
@@ -336,20 +336,27 @@ def test_server_cannot_tell_which_cuckoo_position_matched(world: World) -> None:
     from blindmatch.privacy.table import cuckoo_positions
     from blindmatch.privacy.wire import WireVoucher
 
+    from blindmatch.privacy.kdf import ITEM_KEY_BYTES
+
     m = world.table.manifest
+    ways = m.cuckoo_ways
     at_first = sum(
-        world.custodian.assignment.get(cuckoo_positions(t, m.table_size, m.hash_seed)[0]) == t for t in world.tokens
+        world.custodian.assignment.get(cuckoo_positions(t, m.table_size, m.hash_seed, ways)[0]) == t
+        for t in world.tokens
     )
-    assert at_first > len(world.tokens) / 2  # the skew the shuffle must hide
+    assert at_first > len(world.tokens) / ways  # the skew the shuffle must hide
     client, _ = _pair(world)
-    index_counts = [0, 0]
-    for i in range(40):
-        v = WireVoucher.decode(client.make_voucher(world.listed[i]), token_count=CFG.token_count, metadata_bytes=16)
+    index_counts = [0] * ways
+    trials = 120
+    for i in range(trials):
+        item = world.listed[i % len(world.listed)]
+        v = WireVoucher.decode(client.make_voucher(item), token_count=CFG.token_count, metadata_bytes=16, ways=ways)
         for e in v.entries:
             _, check = wrap_pad(Point.decode_mul(e.q, world.custodian.alpha).raw, v.voucher_id)
             for idx, w in enumerate(e.wraps):
-                index_counts[idx] += w[32:] == check
-    assert sum(index_counts) == 40 and min(index_counts) >= 8  # fair coin: P(min < 8) ≈ 1e-4
+                index_counts[idx] += w[ITEM_KEY_BYTES:] == check
+    # uniform over the ways: each index expects 40 of 120; P(any < 20) is about 1e-4
+    assert sum(index_counts) == trials and min(index_counts) >= 20, index_counts
 
 
 def test_epochs_via_account_ids_keep_separate_thresholds(world: World) -> None:

@@ -27,13 +27,14 @@ from .helpers import make_world, retry_cuckoo
 
 
 def test_table_places_every_token_at_one_of_its_positions_blinded_by_alpha() -> None:
-    w = make_world(60)
-    m = w.table.manifest
-    assert m.table_size >= 60 / 0.45
-    for tok in w.tokens:
-        p1, p2 = cuckoo_positions(tok, m.table_size, m.hash_seed)
-        expected = token_point(tok).mul(w.custodian.alpha).raw
-        assert expected in (w.table.slots[p1], w.table.slots[p2])
+    for ways, load in ((2, 0.45), (3, 0.85)):
+        w = make_world(60, ways=ways)
+        m = w.table.manifest
+        assert m.cuckoo_ways == ways and m.table_size >= 60 / load
+        for tok in w.tokens:
+            positions = cuckoo_positions(tok, m.table_size, m.hash_seed, ways)
+            expected = token_point(tok).mul(w.custodian.alpha).raw
+            assert expected in [w.table.slots[p] for p in positions]
     assert w.table.lpub == Point.base_mul(w.custodian.alpha)
     assert len(set(w.table.slots)) == m.table_size  # dummies are distinct points, not a constant
 
@@ -160,7 +161,9 @@ def test_build_rejects_bad_input() -> None:
     with pytest.raises(TableBuildError):
         CustodianTable.build([b"short"])
     with pytest.raises(TableBuildError):
-        CustodianTable.build([os.urandom(16)], load=0.9)
+        CustodianTable.build([os.urandom(16)], load=0.9, ways=2)
+    with pytest.raises(TableBuildError):
+        CustodianTable.build([os.urandom(16)], load=0.95, ways=3)
     ct = CustodianTable.build([os.urandom(16)], alpha=Scalar.random())
     with pytest.raises(TableBuildError, match="epoch"):
         ct.update([], [], epoch=0)

@@ -60,7 +60,7 @@ def build_table(
     list_version: int,
     signers: Sequence[Ed25519PrivateKey],
     load: float | None = None,
-    cuckoo_ways: int = 2,
+    cuckoo_ways: int = 3,
 ) -> BuiltTable:
     """Blind a list (hex PDQ hashes) into a signed, publishable table (bytes for :func:`verify_table`).
 

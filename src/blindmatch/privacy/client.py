@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import VoucherError
 from .group import Point, Scalar
-from .kdf import account_binding, inner_key, wrap_pad
+from .kdf import ITEM_KEY_BYTES, account_binding, inner_key, payload_key, wrap_pad
 from .published import VerifiedTable
 from .scheme import TokenScheme, check_pdq_bytes
 from .shamir import PRIME, SharingPolynomial
@@ -54,7 +54,7 @@ class VoucherConfig:
     #: ``real >= threshold + max_synthetic`` (spec §6). ``None`` = uncapped (no guarantee).
     max_synthetic: int | None = 8
     #: number of cuckoo hash functions of the table (2 or 3); must equal the manifest's ``cuckoo_ways``.
-    cuckoo_ways: int = 2
+    cuckoo_ways: int = 3
     #: how many entries a synthetic voucher opens, as (count, weight); should mimic real matches (see spec §6).
     synthetic_open_counts: tuple[tuple[int, float], ...] = ((1, 1.0),)
 
@@ -170,7 +170,7 @@ class VoucherClient:
                 )
         voucher_id = secrets.token_bytes(16)
         table_id = self.table.root[:8]
-        item_key = secrets.token_bytes(32)
+        item_key = secrets.token_bytes(ITEM_KEY_BYTES)
         entries = [self._random_entry() for _ in range(self.config.token_count)]
         if synthetic:
             n_open = self._rng.choices(
@@ -189,7 +189,7 @@ class VoucherClient:
             inner = self._inner_ciphertext(pdq, metadata, voucher_id)
         header = WireVoucher(voucher_id, table_id, tuple(entries), b"").header()
         plain = share[0].to_bytes(32, "little") + share[1].to_bytes(32, "little") + inner
-        payload = AESGCM(item_key).encrypt(_ZERO_NONCE, plain, header + self._binding)
+        payload = AESGCM(payload_key(item_key)).encrypt(_ZERO_NONCE, plain, header + self._binding)
         return WireVoucher(voucher_id, table_id, tuple(entries), payload).encode()
 
     def _inner_ciphertext(self, pdq: bytes, metadata: bytes, voucher_id: bytes) -> bytes:

@@ -23,7 +23,10 @@ PDQ_BYTES = 32
 class TokenScheme(Protocol):
     """Turns PDQ hashes into opaque tokens so that near-identical hashes share at least one token."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The scheme's identifier (in the signed manifest); read-only so frozen dataclasses qualify."""
+        ...
 
     def list_tokens(self, pdq_hash: bytes) -> list[bytes]:
         """Custodian side: the tokens one list entry contributes to the table."""

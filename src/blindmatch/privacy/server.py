@@ -35,7 +35,7 @@ from .errors import (
     WrongTableError,
 )
 from .group import Point, Scalar
-from .kdf import account_binding, inner_key, wrap_pad
+from .kdf import ITEM_KEY_BYTES, account_binding, inner_key, payload_key, wrap_pad
 from .shamir import PRIME, recover_secret
 from .wire import INNER_NONCE, WireVoucher
 
@@ -235,9 +235,9 @@ class VoucherServer:
             except (InvalidPointError, GroupError) as exc:
                 raise VoucherError(f"voucher entry has an invalid point: {exc}") from None
             pad, check = wrap_pad(r, v.voucher_id)
-            hits = [w for w in e.wraps if w[32:] == check]
+            hits = [w for w in e.wraps if w[ITEM_KEY_BYTES:] == check]
             if hits:
-                keys = {bytes(a ^ b for a, b in zip(w[:32], pad, strict=True)) for w in hits}
+                keys = {bytes(a ^ b for a, b in zip(w[:ITEM_KEY_BYTES], pad, strict=True)) for w in hits}
                 if len(keys) != 1 or (item_key is not None and item_key not in keys):
                     raise VoucherError("entries of one voucher open to different item keys")
                 item_key = keys.pop()
@@ -245,7 +245,7 @@ class VoucherServer:
         if item_key is None:
             return None
         try:
-            plain = AESGCM(item_key).decrypt(_ZERO_NONCE, v.payload, v.header() + account_binding(account_id))
+            plain = AESGCM(payload_key(item_key)).decrypt(_ZERO_NONCE, v.payload, v.header() + account_binding(account_id))
         except InvalidTag:
             raise VoucherError("an entry opened but the payload does not authenticate") from None
         x, y = int.from_bytes(plain[:32], "little"), int.from_bytes(plain[32:64], "little")

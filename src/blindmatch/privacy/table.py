@@ -113,7 +113,7 @@ class CustodianTable:
         size: int,
         assignment: dict[int, bytes],
         dummy_epochs: dict[int, int] | None = None,
-        ways: int = 2,
+        ways: int = 3,
     ) -> None:
         if ways not in DEFAULT_LOADS:
             raise TableBuildError(f"cuckoo tables support {sorted(DEFAULT_LOADS)} hash functions, not {ways}")
@@ -137,7 +137,7 @@ class CustodianTable:
         load: float | None = None,
         alpha: Scalar | None = None,
         audit_seed: bytes | None = None,
-        ways: int = 2,
+        ways: int = 3,
     ) -> CustodianTable:
         """Place the (deduplicated) tokens; rehash with a new seed, then grow the table, if insertion fails."""
         if ways not in DEFAULT_LOADS:

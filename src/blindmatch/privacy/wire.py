@@ -1,8 +1,8 @@
-"""Binary layout of a voucher (version 1) and its parsing with strict length checks.
+"""Binary layout of a voucher (version 2) and its parsing with strict length checks.
 
 ``version u8 | voucher id (16) | table id (8) | token count u16 | count × entry | payload length u16 |
-payload`` where an *entry* is ``Q (32) | wrap₁ (40) | … | wrap_d (40)`` (``d`` = the table's cuckoo hash
-functions, 2 or 3) and a *wrap* is ``item key ⊕ pad (32) | check (8)``. The payload is ``AES-256-GCM(item key,
+payload`` where an *entry* is ``Q (32) | wrap₁ (24) | … | wrap_d (24)`` (``d`` = the table's cuckoo hash
+functions, 2 or 3) and a *wrap* is ``item key ⊕ pad (16) | check (8)``. The payload is ``AES-256-GCM(SHA-256(item key),
 nonce 0, share x (32) | share y (32) | inner ciphertext)`` and the inner ciphertext ``nonce (12) |
 AES-256-GCM(inner key, nonce, PDQ (32) | u16 metadata length | metadata | zero pad)``. Every voucher made with
 one configuration has the same size: the token count is padded and the metadata area is fixed, so sizes say
@@ -26,9 +26,9 @@ __all__ = [
     "payload_bytes",
 ]
 
-VOUCHER_VERSION = 1
-WRAP_BYTES = 40
-ENTRY_BYTES = 32 + 2 * WRAP_BYTES  # with the default two cuckoo hash functions
+VOUCHER_VERSION = 2
+WRAP_BYTES = 24
+ENTRY_BYTES = 32 + 3 * WRAP_BYTES  # with the default three cuckoo hash functions
 
 
 def entry_bytes(ways: int) -> int:
@@ -69,7 +69,7 @@ class WireVoucher:
         return self.header() + body + struct.pack(">H", len(self.payload)) + self.payload
 
     @classmethod
-    def decode(cls, data: bytes, *, token_count: int, metadata_bytes: int, ways: int = 2) -> WireVoucher:
+    def decode(cls, data: bytes, *, token_count: int, metadata_bytes: int, ways: int = 3) -> WireVoucher:
         """Parse a voucher that must have exactly the configured token count and payload size."""
         if not isinstance(data, (bytes, bytearray)):
             raise DecodeError("voucher must be bytes")
