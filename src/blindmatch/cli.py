@@ -21,6 +21,8 @@ app.add_typer(lists_app, name="lists")
 privacy_app = typer.Typer(no_args_is_help=True, help="Private matching: build, verify and inspect blinded tables.")
 app.add_typer(bench_app, name="bench")
 app.add_typer(privacy_app, name="privacy")
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluation reports (JSON + self-contained HTML).")
+app.add_typer(eval_app, name="eval")
 
 EXIT_MATCH = 1
 EXIT_ERROR = 2
@@ -371,6 +373,135 @@ def bench_protocol(
         synthetic_entries=synthetic_entries,
         out=out,
     )
+
+
+# ----------------------------------------------------------------------------- evaluation
+def _eval_progress() -> Any:
+    """A rich progress bar driven by the lab's ``progress(stage, done, total)`` callback."""
+    from rich.progress import Progress
+
+    bar = Progress(transient=True, disable=not sys.stderr.isatty())
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, update
+
+
+def _corpus(listed: Path | None, innocent: Path | None) -> tuple[Path, Path]:
+    from blindmatch.eval.runner import default_corpus
+
+    d_listed, d_innocent = default_corpus()
+    return listed or d_listed, innocent or d_innocent
+
+
+ListedOpt = Annotated[Path | None, typer.Option(help="Listed stand-ins (default ../shared/data/images/listed).")]
+InnocentOpt = Annotated[Path | None, typer.Option(help="Innocent photos (default ../shared/data/images/innocent).")]
+OutOpt = Annotated[Path, typer.Option(help="Output folder for the JSON and HTML reports.")]
+LimitOpt = Annotated[int | None, typer.Option(help="Use only the first N images of each folder.")]
+
+
+@eval_app.command("robustness")
+def eval_robustness(
+    listed: ListedOpt = None,
+    innocent: InnocentOpt = None,
+    out: OutOpt = REPORTS,
+    limit: LimitOpt = None,
+    seed: int = 0,
+    threshold: int = 31,
+    min_quality: int = 50,
+    transform: Annotated[list[str] | None, typer.Option(help="Only these transforms (repeatable).")] = None,
+) -> None:
+    """Recall per transform at the production threshold, with and without dihedral matching."""
+    from blindmatch.eval.errors import EvalError
+    from blindmatch.eval.runner import run_robustness
+
+    listed, innocent = _corpus(listed, innocent)
+    bar, update = _eval_progress()
+    try:
+        with bar:
+            run_robustness(
+                listed, innocent, out, transforms=transform, limit=limit, seed=seed, threshold=threshold,
+                min_quality=min_quality, progress=update,
+            )  # fmt: skip
+    except EvalError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {out / 'robustness.html'}", err=True)
+
+
+@eval_app.command("false-positives")
+def eval_false_positives(
+    listed: ListedOpt = None,
+    innocent: InnocentOpt = None,
+    out: OutOpt = REPORTS,
+    limit: LimitOpt = None,
+    seed: int = 0,
+    threshold: int = 31,
+) -> None:
+    """All listed x innocent pairs (and edited innocent x listed): counts, Clopper-Pearson bounds, list scale."""
+    from blindmatch.eval.errors import EvalError
+    from blindmatch.eval.runner import run_false_positives
+
+    listed, innocent = _corpus(listed, innocent)
+    bar, update = _eval_progress()
+    try:
+        with bar:
+            run_false_positives(listed, innocent, out, limit=limit, seed=seed, threshold=threshold, progress=update)
+    except EvalError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {out / 'false_positives.html'}", err=True)
+
+
+@eval_app.command("policy")
+def eval_policy(
+    out: OutOpt = REPORTS,
+    images_per_day: float = 50.0,
+    list_size: int = 1_000_000,
+    fp_rate: Annotated[float, typer.Option(help="Per-image false-match rate against one list entry.")] = 1e-9,
+    t: Annotated[int, typer.Option(help="Account threshold.")] = 30,
+    synthetic_rate: float = 0.0,
+    accounts: int = 1_000_000_000,
+    recall: float = 0.9,
+    listed_per_day: int = 1,
+) -> None:
+    """Falsely flagged accounts per year, moderator workload and detection delay against the threshold t."""
+    from blindmatch.eval.errors import EvalError
+    from blindmatch.eval.runner import run_policy
+
+    try:
+        run_policy(
+            out, images_per_day=images_per_day, list_size=list_size, per_image_fp_rate=fp_rate,
+            account_threshold_t=t, synthetic_rate=synthetic_rate, accounts=accounts, recall=recall,
+            listed_per_day=listed_per_day,
+        )  # fmt: skip
+    except EvalError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {out / 'policy.html'}", err=True)
+
+
+@eval_app.command("all")
+def eval_all(
+    listed: ListedOpt = None,
+    innocent: InnocentOpt = None,
+    out: OutOpt = REPORTS,
+    limit: LimitOpt = None,
+    seed: int = 0,
+) -> None:
+    """Hash the corpus once and write the robustness, false-positive, policy and summary reports."""
+    from blindmatch.eval.errors import EvalError
+    from blindmatch.eval.runner import run_all
+
+    listed, innocent = _corpus(listed, innocent)
+    bar, update = _eval_progress()
+    try:
+        with bar:
+            run_all(listed, innocent, out, limit=limit, seed=seed, progress=update)
+    except EvalError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote reports to {out}", err=True)
 
 
 # ----------------------------------------------------------------------------- private matching
