@@ -329,3 +329,35 @@ def test_client_rejects_tampered_or_replayed_deliveries(tmp_path: Path, transpor
         await bob.aclose()
 
     asyncio.run(run())
+
+
+def test_linked_devices_get_copies_of_what_the_user_sends(tmp_path: Path, transport: httpx.ASGITransport) -> None:
+    async def run() -> None:
+        alice, bob = await _pair(tmp_path, transport)
+        laptop = await MessengerClient.register(
+            BASE, tmp_path / "alice2", "alice", "laptop", transport=transport, linked_from=alice
+        )
+        await laptop.add_contact("bob")
+        await alice.receive()  # refreshes alice's own device list
+        await bob.add_contact("alice")  # bob learns the new device
+        await alice.send_text("bob", "sent from the phone")
+        assert [m.body for m in await bob.receive()] == ["sent from the phone"]
+        got = await laptop.receive()
+        assert [(m.body, m.sender) for m in got] == [("sent from the phone", "alice")]
+        [conv] = laptop.conversations()
+        assert conv["peer"] == "bob" and laptop.messages(conv["conversation_id"])[0]["dir"] == "out"
+        await bob.send_text("alice", "reply to both")
+        assert [m.body for m in await alice.receive()] == ["reply to both"]
+        assert [m.body for m in await laptop.receive()] == ["reply to both"]
+        # Groups: the phone's Megolm key reaches the laptop too, and group messages are mirrored.
+        gid = await alice.create_group("trip", ["bob"])
+        await alice.send_text(gid, "group hello")
+        assert [m.body for m in await laptop.receive()] == ["group hello"]
+        assert [m.body for m in await bob.receive()] == ["group hello"]
+        with pytest.raises(ContactError):
+            await alice.send_text("alice", "note to self")
+        for c in (alice, bob, laptop):
+            assert not c.state["rejected"], c.state["rejected"]
+            await c.aclose()
+
+    asyncio.run(run())

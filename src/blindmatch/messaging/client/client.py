@@ -283,6 +283,16 @@ class MessengerClient:
         self.state["contacts"][user_id]["verified"] = True
         self.save()
 
+    def _own_other_devices(self) -> list[DeviceKeys]:
+        mine = self.state["contacts"].get(self.user_id, {}).get("devices", [])
+        return [_keys_from(d) for d in mine if d["device_id"] != self.device_id]
+
+    async def refresh_devices(self) -> None:
+        """Re-read this user's own device list (linked devices get copies of what this device sends) and keep
+        the old pin if the relay's answer conflicts with it."""
+        with contextlib.suppress(MessagingError):
+            await self.add_contact(self.user_id)
+
     def _contact_devices(self, user_id: str) -> list[DeviceKeys]:
         contact = self.state["contacts"].get(user_id)
         if contact is None:
@@ -413,9 +423,10 @@ class MessengerClient:
             g["shared"] = []
         for member in g["members"]:
             if member == self.user_id:
-                continue
-            await self._ensure_contact(member)
-            todo = [d for d in self._contact_devices(member) if f"{d.user_id}/{d.device_id}" not in g["shared"]]
+                todo = [d for d in self._own_other_devices() if f"{d.user_id}/{d.device_id}" not in g["shared"]]
+            else:
+                await self._ensure_contact(member)
+                todo = [d for d in self._contact_devices(member) if f"{d.user_id}/{d.device_id}" not in g["shared"]]
             if not todo:
                 continue
             info = {"group": gid, "name": g["name"], "members": g["members"], "session_key": sender.session_key()}
@@ -445,11 +456,12 @@ class MessengerClient:
                 copies = [
                     {"user_id": d.user_id, "device_id": d.device_id, "envelope": wire}
                     for m in self.state["groups"][to]["members"]
-                    if m != self.user_id
-                    for d in self._contact_devices(m)
+                    for d in (self._own_other_devices() if m == self.user_id else self._contact_devices(m))
                 ]
             else:
-                devices = self._contact_devices(to)
+                if to == self.user_id:
+                    raise ContactError("cannot send a 1:1 message to yourself")
+                devices = self._contact_devices(to) + self._own_other_devices()  # own devices get a sync copy
                 conv = dm_conversation_id(self.user_id, to)
                 payload = self._payload(conv, to, kind, body, atts)
                 copies = await self._olm_copies(devices, encode_payload(payload))
@@ -495,6 +507,7 @@ class MessengerClient:
     async def receive(self, *, limit: int = 100) -> list[ReceivedMessage]:
         """Poll the relay once, process everything pending, ack it, and return the new messages."""
         out: list[ReceivedMessage] = []
+        await self.refresh_devices()
         while True:
             raw = (await self.api.call("GET", "/inbox", params={"limit": limit}))["deliveries"]
             if not raw:
@@ -570,6 +583,8 @@ class MessengerClient:
     async def _open(self, d: Delivery) -> ReceivedMessage | None:
         if d.recipient != self.user_id:
             raise ContactError("delivery addressed to another user")
+        if (d.sender, d.sender_device) == (self.user_id, self.device_id):
+            raise ContactError("delivery claims to come from this very device")
         peer = await self._peer_keys(d.sender, d.sender_device)
         env = decode_envelope(d.envelope)
         if env.sender_key != peer.curve25519:
@@ -586,7 +601,15 @@ class MessengerClient:
                 self.sessions.setdefault(key, []).append(session)
         payload = decode_payload(plaintext)
         group = d.conversation_id.startswith("g:")
-        expected_to = d.conversation_id if env.alg == "megolm" else self.user_id
+        own_copy = d.sender == self.user_id and not group  # a copy of what another device of ours sent
+        if env.alg == "megolm":
+            expected_to = d.conversation_id
+        elif own_copy:
+            if payload.recipient == self.user_id:
+                raise ContactError("a sync copy must name the peer it was sent to")
+            expected_to = payload.recipient
+        else:
+            expected_to = self.user_id
         if (payload.sender, payload.sender_device, payload.recipient, payload.message_id) != (
             d.sender,
             d.sender_device,
@@ -594,7 +617,8 @@ class MessengerClient:
             d.message_id,
         ):
             raise ContactError("payload metadata disagrees with the relay's routing data")
-        expected_conv = d.conversation_id if group else dm_conversation_id(d.sender, self.user_id)
+        peer_user = payload.recipient if own_copy else d.sender
+        expected_conv = d.conversation_id if group else dm_conversation_id(peer_user, self.user_id)
         if payload.conversation_id != d.conversation_id or payload.conversation_id != expected_conv:
             raise ContactError("payload conversation id is not this conversation")
         if (payload.kind == "room_key") != (group and env.alg == "olm"):
@@ -608,10 +632,10 @@ class MessengerClient:
         franked = FrankedMessage(payload, d.commitment, d.tag, d.sender, d.sender_device, d.recipient, d.server_ts_ms)
         self.state["messages"].append(
             {
-                "dir": "in",
+                "dir": "out" if d.sender == self.user_id else "in",
                 "message_id": payload.message_id,
                 "conversation_id": payload.conversation_id,
-                "peer": d.conversation_id if group else d.sender,
+                "peer": d.conversation_id if group else peer_user,
                 "sender": d.sender,
                 "kind": payload.kind,
                 "body": payload.body,
