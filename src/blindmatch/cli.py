@@ -482,6 +482,33 @@ def eval_policy(
     typer.echo(f"wrote {out / 'policy.html'}", err=True)
 
 
+@eval_app.command("private")
+def eval_private(
+    listed: ListedOpt = None,
+    innocent: InnocentOpt = None,
+    out: OutOpt = REPORTS,
+    limit: Annotated[int, typer.Option(help="Listed images blinded into the table (each edited copy is sent).")] = 40,
+    innocent_limit: Annotated[int | None, typer.Option(help="Innocent photos sent (default: all).")] = None,
+    threshold: Annotated[int, typer.Option(help="Account threshold t.")] = 10,
+    seed: int = 0,
+) -> None:
+    """The real protocol over the transform grid: recall vs plaintext PDQ, innocent openings, costs."""
+    from blindmatch.eval.errors import EvalError
+    from blindmatch.eval.private import run_private_eval
+
+    listed, innocent = _corpus(listed, innocent)
+    bar, update = _eval_progress()
+    try:
+        with bar:
+            result = run_private_eval(
+                listed, innocent, out, limit=limit, innocent_limit=innocent_limit, threshold=threshold, seed=seed,
+                progress=update,
+            )  # fmt: skip
+    except EvalError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {result.html_path}", err=True)
+
+
 @eval_app.command("all")
 def eval_all(
     listed: ListedOpt = None,
