@@ -21,6 +21,8 @@ app.add_typer(lists_app, name="lists")
 privacy_app = typer.Typer(no_args_is_help=True, help="Private matching: build, verify and inspect blinded tables.")
 app.add_typer(bench_app, name="bench")
 app.add_typer(privacy_app, name="privacy")
+chat_app = typer.Typer(no_args_is_help=True, help="The E2EE reference messenger client (one device per --state).")
+app.add_typer(chat_app, name="chat")
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluation reports (JSON + self-contained HTML).")
 app.add_typer(eval_app, name="eval")
 
@@ -639,6 +641,129 @@ def privacy_transparency(
         typer.echo(transparency(table.read_bytes(), [load_public_key(k) for k in trust or []], threshold))
     except (PrivacyError, OSError, ValueError) as exc:
         _fail(f"{type(exc).__name__}: {exc}")
+
+
+# ----------------------------------------------------------------------------- messenger
+StateOpt = Annotated[Path, typer.Option("--state", help="This device's local state folder (encrypted).")]
+
+
+def _chat(fn: Any, *args: Any, **kwargs: Any) -> None:
+    from blindmatch.messaging.errors import MessagingError
+
+    try:
+        result = fn(*args, **kwargs)
+    except (MessagingError, OSError) as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    for item in result if isinstance(result, list) else [result]:
+        _emit(item)
+
+
+@chat_app.command("register")
+def chat_register(
+    user: str,
+    state: StateOpt,
+    relay: Annotated[str, typer.Option(help="Relay base URL.")] = "http://127.0.0.1:8080",
+    device: Annotated[str, typer.Option(help="Device id.")] = "primary",
+) -> None:
+    """Create this device's identity keys and register them with the relay."""
+    from blindmatch.messaging import chat
+
+    _chat(chat.chat_register, relay, state, user, device)
+
+
+@chat_app.command("add-contact")
+def chat_add_contact(
+    user: str,
+    state: StateOpt,
+    accept_new_keys: Annotated[bool, typer.Option(help="Accept a contact's changed identity keys.")] = False,
+) -> None:
+    """Pin a contact's keys; prints the safety number to compare in person."""
+    from blindmatch.messaging import chat
+
+    _chat(chat.chat_add_contact, state, user, accept_new_keys=accept_new_keys)
+
+
+@chat_app.command("consent")
+def chat_consent(
+    state: StateOpt, withdraw: Annotated[bool, typer.Option(help="Withdraw consent (no-media mode).")] = False
+) -> None:
+    """Consent to media checking (or withdraw it: text only, no images, videos or links)."""
+    from blindmatch.messaging import chat
+
+    _chat(chat.chat_consent, state, not withdraw)
+
+
+@chat_app.command("send")
+def chat_send(
+    to: str,
+    state: StateOpt,
+    text: Annotated[str, typer.Option(help="Message text (or caption).")] = "",
+    image: Annotated[Path | None, typer.Option(help="An image file to send.")] = None,
+    video: Annotated[Path | None, typer.Option(help="A video file to send.")] = None,
+) -> None:
+    """Send text, an image or a video (media and links need consent)."""
+    from blindmatch.messaging import chat
+
+    _chat(chat.chat_send, state, to, text=text, image=image, video=video)
+
+
+@chat_app.command("receive")
+def chat_receive(
+    state: StateOpt,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for messages.")] = 0.0,
+    save_attachments: Annotated[Path | None, typer.Option(help="Folder for decrypted attachments.")] = None,
+) -> None:
+    """Fetch, verify (franking) and acknowledge new messages."""
+    from blindmatch.messaging import chat
+
+    _chat(chat.chat_receive, state, wait_seconds=wait, save_attachments=save_attachments)
+
+
+@chat_app.command("conversations")
+def chat_conversations(state: StateOpt) -> None:
+    """List conversations."""
+    from blindmatch.messaging import chat
+
+    _chat(chat.chat_conversations, state)
+
+
+@chat_app.command("messages")
+def chat_messages(conversation: str, state: StateOpt) -> None:
+    """Messages of one conversation."""
+    from blindmatch.messaging import chat
+
+    _chat(chat.chat_messages, state, conversation)
+
+
+@chat_app.command("report")
+def chat_report(
+    message_id: str, state: StateOpt, reason: Annotated[str, typer.Option(help="Why you report it.")] = ""
+) -> None:
+    """Report a message (with franking proof and up to 5 earlier ones from the sender) to the moderators."""
+    from blindmatch.messaging import chat
+
+    _chat(chat.chat_report, state, message_id, reason)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path | None, typer.Option(help="Where to keep the demo's relay and devices.")] = None,
+    relay: Annotated[str | None, typer.Option(help="Use a running relay instead of an in-process one.")] = None,
+) -> None:
+    """A scripted conversation over the relay, printing what the server saw at each step."""
+    import tempfile
+
+    from blindmatch.messaging.chat import run_demo
+
+    base = workdir or Path(tempfile.mkdtemp(prefix="blindmatch-demo-"))
+    if relay is None:
+        from blindmatch.service.routes_relay import in_process_relay
+
+        steps = run_demo(base, shared_data=DATA_DIR, transport=in_process_relay(base / "relay"))
+    else:
+        steps = run_demo(base, shared_data=DATA_DIR, relay_url=relay)
+    for step in steps:
+        _emit(step)
 
 
 def main() -> None:
