@@ -212,3 +212,22 @@ def test_errors_are_media_errors() -> None:
 def test_bad_sampling_arguments(clip: Path) -> None:
     with open_video(clip) as reader, pytest.raises(ValueError):
         list(reader.frames(seconds_per_frame=0.0))
+
+
+def test_video_stream_without_frames_is_empty(tmp_path: Path) -> None:
+    """A Matroska file declaring a video stream that holds no packets (only the audio is muxed)."""
+    import av
+
+    src = write_video(tmp_path / "src.mkv", codec="mpeg4", audio=True)
+    target = tmp_path / "zero.mkv"
+    with av.open(str(src)) as inp, av.open(str(target), "w") as out:
+        out.add_stream_from_template(inp.streams.video[0])
+        audio = out.add_stream_from_template(inp.streams.audio[0])
+        for packet in inp.demux(inp.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = audio
+                out.mux(packet)
+    with open_video(target) as reader:
+        assert reader.info.codec == "mpeg4"
+        with pytest.raises(EmptyVideoError, match="no frames"):
+            list(reader.frames())
