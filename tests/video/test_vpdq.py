@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -55,6 +56,17 @@ def test_text_round_trip_and_reference_format() -> None:
 def test_reads_the_reference_sample_files(shared_data: Path) -> None:
     v = VpdqHash.from_text((shared_data / "video/vpdq-expected/doorknob-hd-no-bar.txt").read_text())
     assert len(v) == 120 and v.frames[1].index == 1 and v.frames[1].timestamp == pytest.approx(0.033)
+
+
+def test_threatexchange_json_form() -> None:
+    v = VpdqHash((VpdqFrame(0, 100, "ab" * 32, 0.0), VpdqFrame(1, 49, "0f" * 32, 1.5)))
+    value = v.to_threatexchange()
+    assert json.loads(value) == [f"{'ab' * 32},100,0.000", f"{'0f' * 32},49,1.500"]
+    assert VpdqHash.from_threatexchange(value) == v  # frames numbered by position
+    assert VpdqHash.from_threatexchange("") == VpdqHash(())
+    for bad in ("{", '{"a": 1}', "[1, 2]", '["abc,1,0"]', '["' + "a" * 64 + ',1"]'):
+        with pytest.raises(InvalidVpdqError):
+            VpdqHash.from_threatexchange(bad)
 
 
 @pytest.mark.parametrize(

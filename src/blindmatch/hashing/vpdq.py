@@ -18,6 +18,7 @@ Text forms: :meth:`VpdqHash.to_text` writes the reference's per-frame lines
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -135,6 +136,31 @@ class VpdqHash:
             if len(fields) != 4:
                 raise InvalidVpdqError(f"frame {n}: expected 'index:quality:hex:timestamp', got {_clip(token)!r}")
             frames.append(_frame(fields, f"frame {n}"))
+        return cls(tuple(frames))
+
+    def to_threatexchange(self) -> str:
+        """python-threatexchange's ``VideoVPDQSignal`` value (what HMA stores): a JSON array of
+        ``"pdq_hex,quality,timestamp"`` strings, without frame numbers."""
+        return json.dumps([f"{f.pdq},{f.quality},{f.timestamp:.3f}" for f in self.frames])
+
+    @classmethod
+    def from_threatexchange(cls, value: str) -> VpdqHash:
+        """Parse a python-threatexchange vPDQ value. Frame numbers are not in that format: frames are numbered
+        by position (matching never uses them)."""
+        try:
+            items = json.loads(value or "[]")
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise InvalidVpdqError(f"not a JSON array of vPDQ features: {exc}") from exc
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise InvalidVpdqError("a ThreatExchange vPDQ value is a JSON array of 'pdq_hex,quality,timestamp' strings")
+        if len(items) > _MAX_FRAMES_IN_TEXT:
+            raise InvalidVpdqError(f"more than {_MAX_FRAMES_IN_TEXT} frames")
+        frames = []
+        for n, item in enumerate(items):
+            fields = item.split(",")
+            if len(fields) != 3:
+                raise InvalidVpdqError(f"feature {n}: expected 'pdq_hex,quality,timestamp', got {_clip(item)!r}")
+            frames.append(_frame([str(n), fields[1], fields[0], fields[2]], f"feature {n}"))
         return cls(tuple(frames))
 
     # ---------------------------------------------------------------- reductions
