@@ -192,3 +192,7 @@ def test_max_side_hashes_smaller_frames(clip: Path) -> None:
 def test_hash_video_errors_are_video_errors() -> None:
     with pytest.raises(VideoDecodeError):
         hash_video(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+
+
+def test_threaded_decoding_gives_the_same_hash(clip: Path) -> None:
+    assert hash_video(clip, seconds_per_frame=None, threads=2).frames == hash_video(clip, seconds_per_frame=None).frames
