@@ -38,7 +38,7 @@ def _pg_available() -> str | None:
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
             conn.execute("select 1")
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
 
 

@@ -332,11 +332,9 @@ def test_server_cannot_tell_which_cuckoo_position_matched(world: World) -> None:
     """Wraps are shuffled: over many matching tokens the opening wrap sits at either index about equally often,
     although the table itself places most tokens at their first position."""
     from blindmatch.privacy.group import Point
-    from blindmatch.privacy.kdf import wrap_pad
+    from blindmatch.privacy.kdf import ITEM_KEY_BYTES, wrap_pad
     from blindmatch.privacy.table import cuckoo_positions
     from blindmatch.privacy.wire import WireVoucher
-
-    from blindmatch.privacy.kdf import ITEM_KEY_BYTES
 
     m = world.table.manifest
     ways = m.cuckoo_ways

@@ -245,7 +245,8 @@ class VoucherServer:
         if item_key is None:
             return None
         try:
-            plain = AESGCM(payload_key(item_key)).decrypt(_ZERO_NONCE, v.payload, v.header() + account_binding(account_id))
+            aad = v.header() + account_binding(account_id)
+            plain = AESGCM(payload_key(item_key)).decrypt(_ZERO_NONCE, v.payload, aad)
         except InvalidTag:
             raise VoucherError("an entry opened but the payload does not authenticate") from None
         x, y = int.from_bytes(plain[:32], "little"), int.from_bytes(plain[32:64], "little")
