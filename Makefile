@@ -35,9 +35,12 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/blindmatch bench hashing
 	$(BIN)/blindmatch bench index
+	$(BIN)/blindmatch bench protocol --list-size 1000000
+	$(BIN)/blindmatch bench video
 
 eval: $(STAMP)
 	$(BIN)/blindmatch eval all --out reports/
+	$(BIN)/blindmatch eval private --out reports/
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

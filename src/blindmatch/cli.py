@@ -377,6 +377,19 @@ def bench_protocol(
     )
 
 
+@bench_app.command("video")
+def bench_video(
+    data: Annotated[Path, typer.Option(help="The benign data set.")] = DATA_DIR,
+    every_frame: Annotated[bool, typer.Option(help="Also measure hashing every frame.")] = True,
+    out: Annotated[Path, typer.Option(help="JSON results.")] = REPORTS / "bench_video.json",
+) -> None:
+    """Frames/s and seconds of video per CPU second (1 frame/s and every frame) against the pdqhash path."""
+    from blindmatch.eval.bench_video import run_video_bench
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run_video_bench(data, out=out, every_frame=every_frame)
+
+
 # ----------------------------------------------------------------------------- evaluation
 def _eval_progress() -> Any:
     """A rich progress bar driven by the lab's ``progress(stage, done, total)`` callback."""
