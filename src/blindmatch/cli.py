@@ -106,13 +106,19 @@ def hash_cmd(
     dihedral: Annotated[bool, typer.Option(help="Also print the 8 dihedral PDQ hashes.")] = False,
     no_exif: Annotated[bool, typer.Option(help="Ignore EXIF orientation (as the reference tool does).")] = False,
 ) -> None:
-    """Print one JSON object per file: path, pdq, quality, md5, sha1, sha256 (or path, error)."""
+    """Print one JSON object per file: path, pdq, quality, md5, sha1, sha256 (or path, error).
+
+    Videos (MP4/MOV, WebM/MKV, AVI) print their vPDQ (one frame per second, compact form) instead of a PDQ."""
     from blindmatch.hashing.files import hash_file
+    from blindmatch.hashing.video_files import hash_video_file, is_video_file
     from blindmatch.media import MediaError
 
     failed = False
     for path in paths:
         try:
+            if is_video_file(path):
+                _emit(hash_video_file(path).as_dict())
+                continue
             h = hash_file(path, fast=fast, dihedral=dihedral, apply_exif=not no_exif)
         except MediaError as exc:
             failed = True

@@ -94,3 +94,18 @@ def test_import_aborts_on_bad_rows_unless_told_to_skip(env: dict[str, str], tmp_
     assert _run(env, "lists", "ls")[1][0]["entries"] == 0
     code, out, _ = _run(env, "lists", "import", "l1", str(f), "--skip-bad-rows")
     assert code == 0 and out[0]["added"] == 1 and out[0]["bad_rows"][0]["line"] == 3
+
+
+def test_hash_recognises_videos_by_content(env: dict[str, str], shared_data: Path, tmp_path: Path) -> None:
+    from blindmatch.hashing.vpdq import VpdqHash
+
+    video = shared_data / "video" / "sample-videos" / "chair-19-sd-bar.mp4"
+    disguised = tmp_path / "holiday.jpg"  # the name lies; the content decides
+    disguised.write_bytes(video.read_bytes())
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(video.read_bytes()[:5000])
+    code, lines, _ = _run(env, "hash", str(disguised), str(truncated))
+    assert code == 2
+    parsed = VpdqHash.from_compact(str(lines[0]["vpdq"]))
+    assert lines[0]["kind"] == "video" and len(parsed.frames) == lines[0]["frames"] >= 5
+    assert lines[1]["path"] == str(truncated) and "error" in lines[1]
