@@ -101,7 +101,13 @@ def normalize_hash(signal_type: str | SignalType, value: object) -> str:
         raise InvalidHashError(f"{st.value} hash must be a hex string, got {type(value).__name__}")
     text = value.strip()
     if st is SignalType.VPDQ:
-        raise InvalidHashError("vpdq values are frame lists; use blindmatch.hashing.vpdq to parse them")
+        # A video's frame list: canonical form is vPDQ's compact text (HMA's JSON form is accepted too).
+        from blindmatch.hashing.vpdq import VpdqHash
+
+        parsed = VpdqHash.from_threatexchange(text) if text.startswith("[") else VpdqHash.from_compact(text)
+        if not parsed.frames:
+            raise InvalidHashError("vpdq value has no frames")
+        return parsed.to_compact()
     expected = HASH_HEX_LENGTHS[st]
     if len(text) != expected:
         raise InvalidHashError(f"{st.value} hash must be {expected} hex digits, got {len(text)}: {_clip(text)!r}")

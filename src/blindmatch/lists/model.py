@@ -176,8 +176,6 @@ def make_entry(
             st = parse_signal_type(signal_type if isinstance(signal_type, str | SignalType) else str(signal_type))
             if isinstance(signal_type, str) and len(_SIGNAL_CACHE) < 64:
                 _SIGNAL_CACHE[signal_type] = st
-        if st is SignalType.VPDQ:
-            raise InvalidEntryError("vpdq entries are not supported in lists yet (frame lists need their own format)")
         canonical = normalize_hash(st, value)
     except (InvalidHashError, UnknownSignalTypeError) as exc:
         raise InvalidEntryError(str(exc)) from None

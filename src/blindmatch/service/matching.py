@@ -27,8 +27,10 @@ from blindmatch.hashing.signals import (
     normalize_hash,
     parse_signal_type,
 )
+from blindmatch.hashing.vpdq import VpdqHash
 from blindmatch.index.errors import MatchIndexError
 from blindmatch.index.pdq_index import PDQIndex
+from blindmatch.index.vpdq_index import VpdqIndex
 from blindmatch.lists.model import HashList, ListEntry
 from blindmatch.service.storage.list_store import ListStore
 
@@ -58,9 +60,15 @@ class Match:
     classification_scheme: str = ""
     classification_label: str = ""
     licence: str = ""
+    #: For videos: percent of the query's and of the listed video's distinct good frames that matched.
+    query_pct: float | None = None
+    target_pct: float | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        extra: dict[str, object] = {}
+        if self.target_pct is not None:
+            extra = {"query_pct": round(self.query_pct or 0.0, 2), "target_pct": round(self.target_pct, 2)}
+        return extra | {
             "list": self.list_name,
             "entry_id": self.entry_id,
             "signal_type": self.signal_type,
@@ -103,6 +111,8 @@ class _ListIndex:
     entry_of: dict[int, str] = field(default_factory=dict)
     pdq: PDQIndex = field(default_factory=PDQIndex)
     exact: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    #: Created on the first video entry (an empty PDQ index still costs its probe tables).
+    vpdq: VpdqIndex | None = None
     value_of: dict[int, tuple[str, str]] = field(default_factory=dict)
     dirty: bool = False
 
@@ -114,6 +124,8 @@ class _ListIndex:
         signal, value = self.value_of.pop(key)
         if signal == SignalType.PDQ.value:
             self.pdq.remove([key], missing_ok=True)
+        elif signal == SignalType.VPDQ.value and self.vpdq is not None:
+            self.vpdq.remove(str(key))
         else:
             bucket = self.exact.get(signal, {})
             holders = bucket.get(value, [])
@@ -122,6 +134,11 @@ class _ListIndex:
             if not holders:
                 bucket.pop(value, None)
         self.dirty = True
+
+    def add_video(self, key: int, compact: str) -> None:
+        if self.vpdq is None:
+            self.vpdq = VpdqIndex()
+        self.vpdq.add(str(key), VpdqHash.from_compact(compact))
 
     def put(self, entries: Sequence[ListEntry]) -> None:
         """Insert (or replace) live entries; PDQ hashes are added to the index in one batch."""
@@ -138,6 +155,8 @@ class _ListIndex:
             if signal == SignalType.PDQ.value:
                 pdq_keys.append(key)
                 pdq_hashes.append(bytes.fromhex(e.value))
+            elif signal == SignalType.VPDQ.value:
+                self.add_video(key, e.value)
             elif SignalType(signal) in EXACT_SIGNAL_TYPES:
                 self.exact.setdefault(signal, {}).setdefault(e.value, []).append(key)
         if pdq_keys:
@@ -182,7 +201,9 @@ class _ListIndex:
             idx.keys[eid] = key
             idx.entry_of[key] = eid
             idx.value_of[key] = (signal, value)
-            if signal != SignalType.PDQ.value:
+            if signal == SignalType.VPDQ.value:
+                idx.add_video(key, value)
+            elif signal != SignalType.PDQ.value:
                 idx.exact.setdefault(signal, {}).setdefault(value, []).append(key)
         pdq_count = sum(1 for s, _ in idx.value_of.values() if s == SignalType.PDQ.value)
         if pdq_count != len(idx.pdq):
@@ -278,11 +299,17 @@ class Matcher:
         if st is SignalType.PDQ and quality is not None and quality < MIN_PDQ_QUALITY:
             return LookupResult(st.value, canonical, (), quality=quality, low_quality=True)
         variants = [canonical] + [normalize_hash(st, d) for d in dihedral]
+        video_pct: dict[tuple[str, int], tuple[float, float]] = {}
         with self._lock:
             targets = self._targets(lists)
             found: dict[tuple[str, int], int] = {}
             for hl, idx in targets:
-                if st is SignalType.PDQ:
+                if st is SignalType.VPDQ:
+                    hits = idx.vpdq.search(VpdqHash.from_compact(canonical)) if idx.vpdq is not None else []
+                    for vm in hits:
+                        found[(hl.name, int(vm.video_id))] = 0
+                        video_pct[(hl.name, int(vm.video_id))] = (vm.query_pct, vm.target_pct)
+                elif st is SignalType.PDQ:
                     t = hl.pdq_threshold if threshold is None else threshold
                     queries = np.frombuffer(b"".join(bytes.fromhex(v) for v in variants), dtype=np.uint8)
                     for res in idx.pdq.search_batch(queries.reshape(-1, 32), t):
@@ -293,8 +320,12 @@ class Matcher:
                     for key in idx.exact.get(st.value, {}).get(canonical, []):
                         found[(hl.name, key)] = 0
             wanted: dict[str, dict[str, int]] = {}
+            pct_of: dict[tuple[str, str], tuple[float, float]] = {}
             for (list_name, key), dist in found.items():
-                wanted.setdefault(list_name, {})[self._lists[list_name].entry_of[key]] = dist
+                entry_id = self._lists[list_name].entry_of[key]
+                wanted.setdefault(list_name, {})[entry_id] = dist
+                if (list_name, key) in video_pct:
+                    pct_of[(list_name, entry_id)] = video_pct[(list_name, key)]
         matches = []
         for list_name, by_entry in wanted.items():
             entries = self._store.get_entries(list_name, list(by_entry))
@@ -313,6 +344,8 @@ class Matcher:
                         classification_scheme=e.classification_scheme,
                         classification_label=e.classification_label,
                         licence=e.licence,
+                        query_pct=pct_of.get((list_name, entry_id), (None, None))[0],
+                        target_pct=pct_of.get((list_name, entry_id), (None, None))[1],
                     )
                 )
         matches.sort(key=lambda m: (m.distance, m.list_name, m.entry_id))

@@ -55,7 +55,7 @@ class ListEntryRow(Base):
     list_id: Mapped[int] = mapped_column(ForeignKey("hash_lists.id", ondelete="CASCADE"), nullable=False)
     entry_id: Mapped[str] = mapped_column(String(200), nullable=False)
     signal_type: Mapped[str] = mapped_column(String(16), nullable=False)
-    value: Mapped[str] = mapped_column(String(128), nullable=False)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
     source_org: Mapped[str] = mapped_column(Text, nullable=False, default="")
     classification_scheme: Mapped[str] = mapped_column(Text, nullable=False, default="")
     classification_label: Mapped[str] = mapped_column(Text, nullable=False, default="")
