@@ -73,6 +73,8 @@ def stable_entry_id(signal_type: SignalType, value: str) -> str:
 
     Deterministic so that importing the same file twice upserts instead of duplicating.
     """
+    if signal_type is SignalType.VPDQ:  # a frame list is far too long to be an id: use its digest
+        return f"vpdq:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
     return f"{signal_type.value}:{value}"
 
 
