@@ -41,6 +41,15 @@ log = logging.getLogger(__name__)
 #: PDQ hashes below this quality are too flat to mean anything; they are flagged, never matched.
 MIN_PDQ_QUALITY = 50
 _SNAPSHOT_FORMAT = 1
+#: Lists up to this many PDQ entries get a compact index layout (16 chunks of 16-bit prefixes: ~4 MB of probe
+#: tables instead of ~46 MB); larger ones the default layout tuned for 10 million hashes (docs/benchmarks.md).
+SMALL_LIST_PDQ = 1_000_000
+
+
+def _new_pdq_index(expected_entries: int) -> PDQIndex:
+    if expected_entries <= SMALL_LIST_PDQ:
+        return PDQIndex(chunks=16, prefix_bits=16)
+    return PDQIndex()
 
 
 class UnknownListError(LookupError):
@@ -245,6 +254,9 @@ class Matcher:
                     idx = self._lists[name] = _ListIndex(name=name)
                 if idx.version < hl.version:
                     changes = self._store.changes_since(name, idx.version)
+                    if idx.version == 0 and not idx.keys:  # first build: size the index for the list
+                        n_pdq = sum(1 for e in changes.added if SignalType(e.signal_type) is SignalType.PDQ)
+                        idx.pdq = _new_pdq_index(n_pdq)
                     for e in changes.removed:
                         idx.drop(e.entry_id)
                     idx.put(list(changes.added))
