@@ -138,3 +138,8 @@ def test_hma_compatible_routes(client: TestClient, listed: list[Path]) -> None:
     assert client.delete(f"/c/bank/my-bank/content/{content_id}", headers=H).json() == {"deleted": 2}
     assert client.get("/m/lookup", headers=H, params={"signal": h["pdq"], "signal_type": "pdq"}).json() == []
     assert client.delete("/c/bank/my-bank", headers=H).json() == {"message": "Done"}
+
+
+def test_landing_page_points_to_the_docs(client: TestClient) -> None:
+    r = client.get("/")
+    assert r.status_code == 200 and 'href="/docs"' in r.text and "benign" in r.text

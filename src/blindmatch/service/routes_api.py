@@ -6,7 +6,7 @@ import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from blindmatch import __version__
@@ -63,6 +63,26 @@ def edit_dict(r: EditResult) -> dict[str, Any]:
         "removed": r.removed,
         "missing": r.missing,
     }
+
+
+_LANDING = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>blindmatch</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem}code{background:#eee;
+padding:0 .2em}</style></head><body><h1>blindmatch</h1>
+<p>Hashing, hash lists and matching of known abuse imagery for end-to-end encrypted messengers. This instance
+serves a demo list of <strong>benign stand-in photos</strong>.</p>
+<ul><li><a href="/docs">API documentation</a> (every route but <code>/health</code> needs an API key:
+<code>Authorization: Bearer &lt;key&gt;</code> or <code>X-API-Key</code>; <code>make run</code> writes one to
+<code>var/demo-api-key</code>)</li>
+<li><code>POST /v1/match</code> hash an image and match it; <code>GET /v1/lookup</code> look up a hash;
+<code>/v1/lists</code> manage lists</li>
+<li>HMA-compatible: <code>/h/hash</code>, <code>/m/lookup</code>, <code>/m/raw_lookup</code>, <code>/c/banks</code></li>
+<li>Messenger relay: <code>/relay/v1</code></li></ul></body></html>"""
+
+
+@router.get("/", include_in_schema=False, response_class=HTMLResponse)
+def landing() -> HTMLResponse:
+    """What a person opening the service in a browser sees: what it is and where to go."""
+    return HTMLResponse(_LANDING)
 
 
 @router.get("/health", tags=["service"])
