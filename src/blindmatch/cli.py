@@ -412,6 +412,19 @@ def _eval_progress() -> Any:
     return bar, update
 
 
+def _run_eval(run: Any, written: str) -> None:
+    """Call ``run(progress)`` under a progress bar; lab errors exit 2 with their message."""
+    from blindmatch.eval.errors import EvalError
+
+    bar, update = _eval_progress()
+    try:
+        with bar:
+            run(update)
+    except EvalError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {written}", err=True)
+
+
 def _corpus(listed: Path | None, innocent: Path | None) -> tuple[Path, Path]:
     from blindmatch.eval.runner import default_corpus
 
@@ -437,20 +450,16 @@ def eval_robustness(
     transform: Annotated[list[str] | None, typer.Option(help="Only these transforms (repeatable).")] = None,
 ) -> None:
     """Recall per transform at the production threshold, with and without dihedral matching."""
-    from blindmatch.eval.errors import EvalError
     from blindmatch.eval.runner import run_robustness
 
     listed, innocent = _corpus(listed, innocent)
-    bar, update = _eval_progress()
-    try:
-        with bar:
-            run_robustness(
-                listed, innocent, out, transforms=transform, limit=limit, seed=seed, threshold=threshold,
-                min_quality=min_quality, progress=update,
-            )  # fmt: skip
-    except EvalError as exc:
-        _fail(str(exc))
-    typer.echo(f"wrote {out / 'robustness.html'}", err=True)
+    _run_eval(
+        lambda progress: run_robustness(
+            listed, innocent, out, transforms=transform, limit=limit, seed=seed, threshold=threshold,
+            min_quality=min_quality, progress=progress,
+        ),
+        str(out / "robustness.html"),
+    )  # fmt: skip
 
 
 @eval_app.command("false-positives")
@@ -463,17 +472,15 @@ def eval_false_positives(
     threshold: int = 31,
 ) -> None:
     """All listed x innocent pairs (and edited innocent x listed): counts, Clopper-Pearson bounds, list scale."""
-    from blindmatch.eval.errors import EvalError
     from blindmatch.eval.runner import run_false_positives
 
     listed, innocent = _corpus(listed, innocent)
-    bar, update = _eval_progress()
-    try:
-        with bar:
-            run_false_positives(listed, innocent, out, limit=limit, seed=seed, threshold=threshold, progress=update)
-    except EvalError as exc:
-        _fail(str(exc))
-    typer.echo(f"wrote {out / 'false_positives.html'}", err=True)
+    _run_eval(
+        lambda progress: run_false_positives(
+            listed, innocent, out, limit=limit, seed=seed, threshold=threshold, progress=progress
+        ),
+        str(out / "false_positives.html"),
+    )
 
 
 @eval_app.command("policy")
@@ -489,18 +496,16 @@ def eval_policy(
     listed_per_day: int = 1,
 ) -> None:
     """Falsely flagged accounts per year, moderator workload and detection delay against the threshold t."""
-    from blindmatch.eval.errors import EvalError
     from blindmatch.eval.runner import run_policy
 
-    try:
-        run_policy(
+    _run_eval(
+        lambda _progress: run_policy(
             out, images_per_day=images_per_day, list_size=list_size, per_image_fp_rate=fp_rate,
             account_threshold_t=t, synthetic_rate=synthetic_rate, accounts=accounts, recall=recall,
             listed_per_day=listed_per_day,
-        )  # fmt: skip
-    except EvalError as exc:
-        _fail(str(exc))
-    typer.echo(f"wrote {out / 'policy.html'}", err=True)
+        ),
+        str(out / "policy.html"),
+    )  # fmt: skip
 
 
 @eval_app.command("private")
@@ -514,20 +519,16 @@ def eval_private(
     seed: int = 0,
 ) -> None:
     """The real protocol over the transform grid: recall vs plaintext PDQ, innocent openings, costs."""
-    from blindmatch.eval.errors import EvalError
     from blindmatch.eval.private import run_private_eval
 
     listed, innocent = _corpus(listed, innocent)
-    bar, update = _eval_progress()
-    try:
-        with bar:
-            result = run_private_eval(
-                listed, innocent, out, limit=limit, innocent_limit=innocent_limit, threshold=threshold, seed=seed,
-                progress=update,
-            )  # fmt: skip
-    except EvalError as exc:
-        _fail(str(exc))
-    typer.echo(f"wrote {result.html_path}", err=True)
+    _run_eval(
+        lambda progress: run_private_eval(
+            listed, innocent, out, limit=limit, innocent_limit=innocent_limit, threshold=threshold, seed=seed,
+            progress=progress,
+        ),
+        str(out / "private_matching.html"),
+    )  # fmt: skip
 
 
 @eval_app.command("all")
@@ -539,17 +540,10 @@ def eval_all(
     seed: int = 0,
 ) -> None:
     """Hash the corpus once and write the robustness, false-positive, policy and summary reports."""
-    from blindmatch.eval.errors import EvalError
     from blindmatch.eval.runner import run_all
 
     listed, innocent = _corpus(listed, innocent)
-    bar, update = _eval_progress()
-    try:
-        with bar:
-            run_all(listed, innocent, out, limit=limit, seed=seed, progress=update)
-    except EvalError as exc:
-        _fail(str(exc))
-    typer.echo(f"wrote reports to {out}", err=True)
+    _run_eval(lambda progress: run_all(listed, innocent, out, limit=limit, seed=seed, progress=progress), str(out))
 
 
 # ----------------------------------------------------------------------------- private matching

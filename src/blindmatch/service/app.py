@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -33,6 +33,30 @@ from blindmatch.service.storage.list_store import ListStore
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
+
+
+#: Specific errors and the HTTP status each maps to; the body names the error class and says what was wrong.
+#: Order matters only for readability: Starlette picks the most specific class in the exception's MRO.
+_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (MediaError, 422),
+    (InvalidHashError, 400),
+    (UnknownSignalTypeError, 400),
+    (ListError, 400),
+    (MatchIndexError, 400),
+    (ListNotFoundError, 404),
+    (UnknownListError, 404),
+    (ListExistsError, 409),
+    (StorageError, 500),
+)
+
+
+def _error_handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        if status >= 500:
+            log.error("%s: %s", type(exc).__name__, exc)
+        return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=status)
+
+    return handle
 
 
 def build_services(settings: Settings) -> tuple[Database, ListStore, Matcher]:
@@ -75,44 +99,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hma_router)
     app.include_router(relay_router)
 
-    def _error(status: int, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=status)
-
-    @app.exception_handler(MediaError)
-    async def _media(_: Request, exc: MediaError) -> JSONResponse:
-        return _error(422, exc)
-
-    @app.exception_handler(InvalidHashError)
-    async def _bad_hash(_: Request, exc: InvalidHashError) -> JSONResponse:
-        return _error(400, exc)
-
-    @app.exception_handler(UnknownSignalTypeError)
-    async def _bad_type(_: Request, exc: UnknownSignalTypeError) -> JSONResponse:
-        return _error(400, exc)
-
-    @app.exception_handler(ListError)
-    async def _list_error(_: Request, exc: ListError) -> JSONResponse:
-        return _error(400, exc)
-
-    @app.exception_handler(MatchIndexError)
-    async def _index_error(_: Request, exc: MatchIndexError) -> JSONResponse:
-        return _error(400, exc)
-
-    @app.exception_handler(ListNotFoundError)
-    async def _no_list(_: Request, exc: ListNotFoundError) -> JSONResponse:
-        return _error(404, exc)
-
-    @app.exception_handler(UnknownListError)
-    async def _no_list2(_: Request, exc: UnknownListError) -> JSONResponse:
-        return _error(404, exc)
-
-    @app.exception_handler(ListExistsError)
-    async def _exists(_: Request, exc: ListExistsError) -> JSONResponse:
-        return _error(409, exc)
-
-    @app.exception_handler(StorageError)
-    async def _storage(_: Request, exc: StorageError) -> JSONResponse:
-        log.exception("storage error")
-        return _error(500, exc)
-
+    for exc_class, status in _ERROR_STATUS:
+        app.add_exception_handler(exc_class, _error_handler(status))
     return app
