@@ -10,12 +10,12 @@ entry) is in ``report.ignored``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Protocol
 
-from blindmatch.lists.errors import ImportFormatError
+from blindmatch.lists.errors import ImportFormatError, InvalidEntryError
 from blindmatch.lists.model import ListEntry
 
 __all__ = [
@@ -110,6 +110,36 @@ def count(report: ImportReport, record: ImportRecord) -> ImportRecord:
     else:
         report.entries += 1
     return record
+
+
+def read_line_records(
+    stream: Iterable[str],
+    parse: Callable[[str], ImportRecord | None],
+    *,
+    on_error: OnError,
+    report: ImportReport,
+    source: str | None,
+    comments: str | None = None,
+) -> Iterator[ImportRecord]:
+    """The loop of every one-record-per-line format: skip blank (and comment) lines, parse each other line
+    (``parse`` raises :class:`InvalidEntryError` for a bad one, or returns None for a line that carries nothing),
+    apply the error policy, count, and name the line when the file is not UTF-8."""
+    line = 0
+    try:
+        for line, text in enumerate(bounded_lines(stream, source=source), start=1):
+            stripped = text.strip()
+            if not stripped or (comments is not None and stripped.startswith(comments)):
+                continue
+            report.rows += 1
+            try:
+                record = parse(stripped)
+            except InvalidEntryError as exc:
+                row_failed(report, on_error, line=line, reason=str(exc), raw=stripped, source=source)
+                continue
+            if record is not None:
+                yield count(report, record)
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(f"file is not valid UTF-8: {exc.reason}", line=line + 1, source=source) from None
 
 
 #: Longest physical line any text importer accepts (a list row is a few hundred characters).

@@ -6,8 +6,13 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from blindmatch.lists.errors import ImportFormatError, InvalidEntryError
-from blindmatch.lists.formats.common import ImportRecord, ImportReport, OnError, bounded_lines, count, row_failed
+from blindmatch.lists.errors import InvalidEntryError
+from blindmatch.lists.formats.common import (
+    ImportRecord,
+    ImportReport,
+    OnError,
+    read_line_records,
+)
 from blindmatch.lists.formats.fields import entry_to_row, row_to_record
 from blindmatch.lists.model import ListEntry
 
@@ -44,21 +49,7 @@ def read_jsonl(
 ) -> Iterator[ImportRecord]:
     """Stream records from a JSONL file; blank lines are allowed."""
     rep = report if report is not None else ImportReport()
-    line = 0
-    try:
-        for line, text in enumerate(bounded_lines(stream, source=source), start=1):
-            if not text.strip():
-                continue
-            rep.rows += 1
-            try:
-                record = parse_jsonl_line(text)
-            except InvalidEntryError as exc:
-                row_failed(rep, on_error, line=line, reason=str(exc), raw=text.rstrip("\n"), source=source)
-                continue
-            if record is not None:
-                yield count(rep, record)
-    except UnicodeDecodeError as exc:
-        raise ImportFormatError(f"file is not valid UTF-8: {exc.reason}", line=line + 1, source=source) from None
+    yield from read_line_records(stream, parse_jsonl_line, on_error=on_error, report=rep, source=source)
 
 
 def write_jsonl(entries: Iterable[ListEntry], stream: IO[str]) -> int:

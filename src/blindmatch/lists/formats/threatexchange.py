@@ -20,7 +20,15 @@ from typing import IO, Any
 
 from blindmatch.hashing.signals import SignalType, UnknownSignalTypeError, parse_signal_type
 from blindmatch.lists.errors import ImportFormatError, InvalidEntryError
-from blindmatch.lists.formats.common import ImportRecord, ImportReport, OnError, bounded_lines, count, row_failed
+from blindmatch.lists.formats.common import (
+    ImportRecord,
+    ImportReport,
+    OnError,
+    bounded_lines,
+    count,
+    read_line_records,
+    row_failed,
+)
 from blindmatch.lists.model import ListEntry, make_entry
 
 __all__ = ["TE_CSV_COLUMNS", "TE_SCHEME", "read_te_csv", "read_te_text", "write_te_csv", "write_te_text"]
@@ -58,30 +66,20 @@ def read_te_text(
 ) -> Iterator[ImportRecord]:
     """Stream entries from the text export; ``#`` comment lines and blank lines are skipped."""
     rep = report if report is not None else ImportReport()
-    line = 0
+    yield from read_line_records(stream, _parse_te_line, on_error=on_error, report=rep, source=source, comments="#")
+
+
+def _parse_te_line(stripped: str) -> ListEntry:
     try:
-        for line, text in enumerate(bounded_lines(stream, source=source), start=1):
-            stripped = text.strip()
-            if not stripped or stripped.startswith("#"):
-                continue
-            rep.rows += 1
-            try:
-                try:
-                    tokens = shlex.split(stripped)
-                except ValueError as exc:
-                    raise InvalidEntryError(f"cannot split line: {exc}") from None
-                collab = ""
-                if len(tokens) >= 3 and not _is_signal_type(tokens[0]) and _is_signal_type(tokens[1]):
-                    collab = tokens.pop(0)
-                if len(tokens) < 2:
-                    raise InvalidEntryError("expected '<signal_type> <hash> [tags...]'")
-                entry = _te_entry(collab, tokens[0], tokens[1], "", tokens[2:])
-            except InvalidEntryError as exc:
-                row_failed(rep, on_error, line=line, reason=str(exc), raw=stripped, source=source)
-                continue
-            yield count(rep, entry)
-    except UnicodeDecodeError as exc:
-        raise ImportFormatError(f"file is not valid UTF-8: {exc.reason}", line=line + 1, source=source) from None
+        tokens = shlex.split(stripped)
+    except ValueError as exc:
+        raise InvalidEntryError(f"cannot split line: {exc}") from None
+    collab = ""
+    if len(tokens) >= 3 and not _is_signal_type(tokens[0]) and _is_signal_type(tokens[1]):
+        collab = tokens.pop(0)
+    if len(tokens) < 2:
+        raise InvalidEntryError("expected '<signal_type> <hash> [tags...]'")
+    return _te_entry(collab, tokens[0], tokens[1], "", tokens[2:])
 
 
 def read_te_csv(
