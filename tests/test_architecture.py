@@ -7,7 +7,14 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "blindmatch"
 CORE = ("hashing", "lists", "index", "privacy", "media")
-FORBIDDEN = ("blindmatch.service", "blindmatch.messaging", "blindmatch.cli", "blindmatch.moderation")
+FORBIDDEN = (
+    "blindmatch.service",
+    "blindmatch.messaging",
+    "blindmatch.cli",
+    "blindmatch.moderation",
+    "blindmatch.reporting",
+    "blindmatch.eval",
+)
 
 
 def _imports(path: Path, root: Path = SRC.parent) -> list[tuple[int, str]]:
