@@ -15,12 +15,12 @@ from blindmatch.lists import (
 PDQ = "f" * 64
 
 
-@pytest.mark.parametrize("name", ["ncmec", "iwf-2026", "a", "list_1.v2"])
+@pytest.mark.parametrize("name", ["ncmec", "iwf-2026", "a", "list_1.v2", "MY_BANK"])
 def test_valid_list_names(name: str) -> None:
     assert validate_list_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "Upper", "-lead", "trail-", "has space", "a/b", "x" * 65, "é"])
+@pytest.mark.parametrize("name", ["", "-lead", "trail-", "has space", "a/b", "x" * 65, "é", "_lead"])
 def test_invalid_list_names(name: str) -> None:
     with pytest.raises(InvalidListError):
         validate_list_name(name)

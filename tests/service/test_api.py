@@ -117,9 +117,9 @@ def test_import_export_round_trip_over_http(client: TestClient) -> None:
 
 
 def test_hma_compatible_routes(client: TestClient, listed: list[Path]) -> None:
-    assert client.post("/c/banks", headers=H, json={"name": "my-bank", "enabled": True}).status_code == 201
-    assert [b["name"] for b in client.get("/c/banks", headers=H).json()] == ["my-bank"]
-    r = client.post("/c/bank/my-bank/content", headers=H, files={"photo": (listed[0].name, listed[0].read_bytes())})
+    assert client.post("/c/banks", headers=H, json={"name": "MY_BANK", "enabled": True}).status_code == 201
+    assert [b["name"] for b in client.get("/c/banks", headers=H).json()] == ["MY_BANK"]
+    r = client.post("/c/bank/MY_BANK/content", headers=H, files={"photo": (listed[0].name, listed[0].read_bytes())})
     assert r.status_code == 200, r.text
     content_id = r.json()["id"]
     h = client.post("/h/hash", headers=H, files={"photo": ("x.jpg", _jpeg(listed[0], 60))}).json()
@@ -130,14 +130,14 @@ def test_hma_compatible_routes(client: TestClient, listed: list[Path]) -> None:
         "/m/raw_lookup", headers=H, params={"signal": h["pdq"], "signal_type": "pdq", "include_distance": "true"}
     ).json()
     assert int(with_d["matches"][0]["distance"]) <= 31
-    assert client.get("/m/lookup", headers=H, params={"signal": h["pdq"], "signal_type": "pdq"}).json() == ["my-bank"]
+    assert client.get("/m/lookup", headers=H, params={"signal": h["pdq"], "signal_type": "pdq"}).json() == ["MY_BANK"]
     post = client.post("/m/lookup", headers=H, files={"photo": ("x.jpg", listed[0].read_bytes())}).json()
-    assert post == {"pdq": ["my-bank"], "md5": ["my-bank"]}
+    assert post == {"pdq": ["MY_BANK"], "md5": ["MY_BANK"]}
     assert client.get("/h/hash", headers=H, params={"url": "http://127.0.0.1/x.jpg"}).status_code == 400
     assert client.post("/h/hash", headers=H, files={"video": ("x.mp4", b"x")}).status_code == 400
-    assert client.delete(f"/c/bank/my-bank/content/{content_id}", headers=H).json() == {"deleted": 2}
+    assert client.delete(f"/c/bank/MY_BANK/content/{content_id}", headers=H).json() == {"deleted": 2}
     assert client.get("/m/lookup", headers=H, params={"signal": h["pdq"], "signal_type": "pdq"}).json() == []
-    assert client.delete("/c/bank/my-bank", headers=H).json() == {"message": "Done"}
+    assert client.delete("/c/bank/MY_BANK", headers=H).json() == {"message": "Done"}
 
 
 def test_landing_page_points_to_the_docs(client: TestClient) -> None:

@@ -41,19 +41,21 @@ __all__ = [
 #: PDQ Hamming distance at or below which two hashes match (the value ThreatExchange recommends).
 DEFAULT_PDQ_THRESHOLD = 31
 MAX_ENTRY_ID_LENGTH = 200
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+_SLUG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
 
 
 def validate_list_name(name: object) -> str:
-    """Return ``name`` if it is a valid list slug (lower-case letters, digits, ``.``, ``_``, ``-``; 1-64 chars).
+    """Return ``name`` if it is a valid list slug (ASCII letters, digits, ``.``, ``_``, ``-``; 1-64 chars).
 
-    Slugs keep list names usable in URLs, file names and CLI arguments without quoting.
+    Slugs keep list names usable in URLs, file names and CLI arguments without quoting. Upper case is allowed
+    because HMA's bank names are ``UPPER_WITH_UNDERSCORES`` and its clients must keep working; names are
+    case-sensitive.
     """
     if not isinstance(name, str):
         raise InvalidListError(f"list name must be a string, got {type(name).__name__}")
     if not _SLUG.match(name):
         raise InvalidListError(
-            f"invalid list name {name!r}: use 1-64 lower-case letters, digits, '.', '_' or '-', "
+            f"invalid list name {name!r}: use 1-64 ASCII letters, digits, '.', '_' or '-', "
             "starting and ending with a letter or digit"
         )
     return name
