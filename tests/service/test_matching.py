@@ -160,3 +160,23 @@ def test_dihedral_variants_are_merged_with_smallest_distance(store: ListStore, t
     unrelated = secrets.token_hex(32)
     res = matcher.lookup("pdq", unrelated, dihedral=[_flip(value, [1, 2]), _flip(value, [3])])
     assert [(m.entry_id, m.distance) for m in res.matches] == [("x", 1)]
+
+
+def test_recreated_list_never_inherits_the_old_lists_entries(store: ListStore, tmp_path: Path) -> None:
+    old_value, new_value = secrets.token_hex(32), secrets.token_hex(32)
+    store.create_list("alpha")
+    store.add_entries("alpha", [make_entry(list_name="alpha", signal_type="pdq", value=old_value, entry_id="old")])
+    matcher = Matcher(store, tmp_path / "idx")
+    matcher.refresh()
+    matcher.save()
+    assert matcher.lookup("pdq", old_value).matches
+    store.delete_list("alpha")
+    store.create_list("alpha")
+    store.add_entries("alpha", [make_entry(list_name="alpha", signal_type="pdq", value=new_value, entry_id="new")])
+    store.add_entries("alpha", [make_entry(list_name="alpha", signal_type="md5", value="b" * 32, entry_id="m")])
+    # the re-created list has reached a version the old one had; neither the live matcher nor a restart from
+    # the old snapshot may keep the old entry
+    for m in (matcher, Matcher(store, tmp_path / "idx")):
+        m.refresh()
+        assert m.lookup("pdq", old_value).matches == ()
+        assert [x.entry_id for x in m.lookup("pdq", new_value).matches] == ["new"]

@@ -115,6 +115,9 @@ class _ListIndex:
 
     name: str
     version: int = 0
+    #: The list's creation time: a list deleted and re-created under the same name restarts its versions, so
+    #: (name, version) alone could graft the old list's entries onto the new one.
+    created: str = ""
     next_key: int = 1
     keys: dict[str, int] = field(default_factory=dict)
     entry_of: dict[int, str] = field(default_factory=dict)
@@ -183,6 +186,7 @@ class _ListIndex:
         meta = {
             "format": _SNAPSHOT_FORMAT,
             "list": self.name,
+            "created": self.created,
             "version": self.version,
             "next_key": self.next_key,
             "pdq_file": idx_name,
@@ -204,7 +208,12 @@ class _ListIndex:
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
         if meta.get("format") != _SNAPSHOT_FORMAT or meta.get("list") != name:
             raise ValueError(f"snapshot in {directory} is not a format-{_SNAPSHOT_FORMAT} snapshot of list {name!r}")
-        idx = cls(name=name, version=int(meta["version"]), next_key=int(meta["next_key"]))
+        idx = cls(
+            name=name,
+            version=int(meta["version"]),
+            created=str(meta.get("created", "")),
+            next_key=int(meta["next_key"]),
+        )
         idx.pdq = PDQIndex.load(directory / str(meta["pdq_file"]))
         for eid, key, signal, value in meta["entries"]:
             idx.keys[eid] = key
@@ -249,9 +258,12 @@ class Matcher:
                 if idx is None:
                     idx = self._load_or_new(name)
                     self._lists[name] = idx
-                if idx.version > hl.version:  # snapshot from a different database: start over
-                    log.warning("index snapshot of %s is ahead of the database; rebuilding", name)
+                created = hl.created_at.isoformat() if hl.created_at else ""
+                if idx.version > hl.version or (idx.version and idx.created != created):
+                    # a snapshot from another database, or of a deleted list re-created under this name
+                    log.warning("index of %s belongs to another incarnation of the list; rebuilding", name)
                     idx = self._lists[name] = _ListIndex(name=name)
+                idx.created = created
                 if idx.version < hl.version:
                     changes = self._store.changes_since(name, idx.version)
                     if idx.version == 0 and not idx.keys:  # first build: size the index for the list
