@@ -24,6 +24,7 @@ from blindmatch.service.config import Settings
 from blindmatch.service.deps import AppState
 from blindmatch.service.matching import Matcher, UnknownListError
 from blindmatch.service.routes_api import router as api_router
+from blindmatch.service.routes_detection import router as detection_router
 from blindmatch.service.routes_hma import router as hma_router
 from blindmatch.service.routes_relay import router as relay_router
 from blindmatch.service.storage.database import Database
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(hma_router)
     app.include_router(relay_router)
+    app.include_router(detection_router)
 
     for exc_class, status in _ERROR_STATUS:
         app.add_exception_handler(exc_class, _error_handler(status))

@@ -14,7 +14,11 @@ from sqlalchemy import create_engine
 from blindmatch.service.storage.base import Base
 
 #: Modules defining ORM models; import failures of optional ones are tolerated.
-MODEL_MODULES = ("blindmatch.service.storage.models", "blindmatch.service.storage.relay")
+MODEL_MODULES = (
+    "blindmatch.service.storage.models",
+    "blindmatch.service.storage.relay",
+    "blindmatch.service.detection",
+)
 
 
 def _load_models() -> None:

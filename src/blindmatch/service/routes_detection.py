@@ -1,0 +1,146 @@
+"""Private detection routes (``/relay/v1/detection/...``).
+
+Public: ``GET /table`` (the signed blinded table, bytes), ``GET /trust`` (the custodian's public key; clients pin
+it out of band and must not take it from here on trust), ``GET /config`` (protocol parameters).
+Device-authenticated: ``POST /vouchers`` (one voucher, raw bytes). Its answer is the same whether the voucher
+opened or not (``202 {"accepted": true}``): anything else would tell a client which of its images are listed.
+Service API key: ``GET /events`` (threshold events with verified matches), ``GET /stats`` (totals over all
+accounts), ``POST /refresh`` (rebuild the table now if the lists changed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+
+from blindmatch.privacy.errors import DuplicateShareError, DuplicateVoucherError, PrivacyError, WrongTableError
+from blindmatch.service.deps import ApiKey, AppState, get_state
+from blindmatch.service.detection import DetectionService, account_name, config_json, detection_config
+from blindmatch.service.matching import Matcher
+from blindmatch.service.routes_relay import Device
+from blindmatch.service.storage.database import Database
+from blindmatch.service.storage.list_store import ListStore
+
+__all__ = ["get_detection", "in_process_detection_relay", "router"]
+
+router = APIRouter(prefix="/relay/v1/detection", tags=["detection"])
+_BUILD_LOCK = threading.Lock()
+TABLE_ID_HEADER = "X-Blindmatch-Table-Id"
+
+
+def get_detection(state: Annotated[AppState, Depends(get_state)]) -> DetectionService:
+    """The detection service, built on first use (which builds or loads the table) from the app's services."""
+    svc = state.services.get("detection")
+    if svc is None:
+        with _BUILD_LOCK:
+            svc = state.services.get("detection")
+            if svc is None:
+                db, store, matcher = state.services["db"], state.services["store"], state.services["matcher"]
+                assert isinstance(db, Database) and isinstance(store, ListStore) and isinstance(matcher, Matcher)
+                svc = DetectionService(
+                    db, store, matcher, state.settings.data_dir / "detection", detection_config(state.settings.extra)
+                )
+                state.services["detection"] = svc
+    assert isinstance(svc, DetectionService)
+    return svc
+
+
+Detection = Annotated[DetectionService, Depends(get_detection)]
+
+
+@router.get("/table")
+def table(detection: Detection) -> Response:
+    detection.refresh()
+    t = detection.table
+    return Response(
+        t.table_bytes,
+        media_type="application/octet-stream",
+        headers={TABLE_ID_HEADER: t.table_id.hex(), "Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/trust")
+def trust(detection: Detection) -> dict[str, str]:
+    return detection.trust()
+
+
+@router.get("/config")
+def config(detection: Detection) -> dict[str, Any]:
+    return config_json(detection.config)
+
+
+@router.post("/vouchers", status_code=202)
+async def voucher(detection: Detection, device: Device, request: Request) -> dict[str, bool]:
+    """Take one voucher from a device. 400 malformed, 409 replayed or made against a retired table."""
+    limit = detection.config.voucher_bytes
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise HTTPException(413, f"VoucherTooLarge: a voucher is exactly {limit} bytes")
+    try:
+        await asyncio.to_thread(detection.receive, account_name(device.user_id, device.device_id), bytes(buf))
+    except WrongTableError as exc:
+        raise HTTPException(409, f"WrongTableError: {exc}; fetch the current table") from None
+    except (DuplicateVoucherError, DuplicateShareError) as exc:
+        raise HTTPException(409, f"{type(exc).__name__}: {exc}") from None
+    except PrivacyError as exc:
+        raise HTTPException(400, f"{type(exc).__name__}: {exc}") from None
+    return {"accepted": True}
+
+
+@router.get("/events")
+def events(
+    detection: Detection,
+    _: ApiKey,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    return {"events": detection.events(after=after, limit=limit)}
+
+
+@router.get("/stats")
+def stats(detection: Detection, _: ApiKey) -> dict[str, Any]:
+    return detection.stats()
+
+
+@router.post("/refresh")
+def refresh(detection: Detection, _: ApiKey) -> dict[str, Any]:
+    rebuilt = detection.refresh()
+    t = detection.table
+    return {"rebuilt": rebuilt, "list_version": t.list_version, "entries": t.entries, "table_id": t.table_id.hex()}
+
+
+def in_process_detection_relay(
+    data_dir: Path,
+    *,
+    api_key: str,
+    threshold: int = 10,
+    synthetic_probability: float = 0.02,
+    demo_images: Path | None = None,
+    database_url: str = "",
+) -> httpx.ASGITransport:
+    """A relay app (fresh SQLite under ``data_dir`` unless ``database_url``) with detection configured, the
+    service API key ``api_key``, and, if ``demo_images`` is given, the demo list of those benign stand-ins."""
+    from blindmatch.service.app import create_app
+    from blindmatch.service.config import Settings
+
+    settings = Settings(
+        data_dir=Path(data_dir),
+        database_url=database_url,
+        api_keys=(api_key,),
+        extra={"detection_threshold": str(threshold), "detection_synthetic_probability": str(synthetic_probability)},
+    )
+    app = create_app(settings)
+    if demo_images is not None:
+        from blindmatch.service.demo import ensure_demo
+
+        services = app.state.blindmatch.services
+        ensure_demo(services["store"], Path(demo_images))
+        services["matcher"].refresh()
+    return httpx.ASGITransport(app=app)
