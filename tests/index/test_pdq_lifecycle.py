@@ -225,7 +225,7 @@ def test_wrong_kind_or_version(tmp_path: Path) -> None:
 def test_consistent_checksum_but_inconsistent_arrays(tmp_path: Path) -> None:
     """A well-formed file whose arrays do not describe a valid index (e.g. hand-edited) is refused."""
     path = tmp_path / "x.bmi"
-    snapshot_mod.write_snapshot(path, "blindmatch.pdq-mih", 1, {"widths": [1]}, {"ids": np.zeros(2, np.int64)})
+    snapshot_mod.write_snapshot(path, "blindmatch.pdq-mih", 2, {"widths": [1]}, {"ids": np.zeros(2, np.int64)})
     with pytest.raises(SnapshotCorruptError, match="inconsistent"):
         PDQIndex.load(path)
 

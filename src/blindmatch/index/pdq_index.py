@@ -55,6 +55,7 @@ from blindmatch.index.errors import (
     InvalidIdError,
     MalformedHashError,
     SnapshotCorruptError,
+    SnapshotVersionError,
     UnknownIdError,
 )
 from blindmatch.index.snapshot import read_snapshot, write_snapshot
@@ -63,7 +64,8 @@ __all__ = ["DEFAULT_THRESHOLD", "PDQIndex", "SearchResult", "as_id_array"]
 
 DEFAULT_THRESHOLD = 31
 _KIND = "blindmatch.pdq-mih"
-_VERSION = 1
+#: 2: ids int32 when they fit, bit-packed tombstones, ``id_order`` only for out-of-order ids
+_VERSION = 2
 _MAX_ENTRIES = (1 << 32) - 2
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
 _MAX_PROBES_PER_BATCH = 1 << 21
@@ -146,10 +148,10 @@ class PDQIndex:
 
     def _reset_main(self) -> None:
         self._cols = np.empty((4, 0), dtype=np.uint64)
-        self._ids = np.empty(0, dtype=np.int64)
-        self._alive = np.empty(0, dtype=np.bool_)
+        self._ids = np.empty(0, dtype=np.int32)
+        self._alive = np.empty(0, dtype=np.uint8)  # one bit per position (little bit order), 1 = live
         self._n_dead = 0
-        self._id_order = np.empty(0, dtype=np.uint32)
+        self._id_order: np.ndarray | None = None  # positions sorted by id; None while ids ascend with position
         self._tables = [np.empty(0, dtype=np.uint32) for _ in self._plan.widths]
         self._suffixes = [np.empty(0, dtype=np.uint8) for _ in range((len(self._slots_in_use()) + 1) // 2)]
         self._offsets = [np.zeros((1 << p) + 1, dtype=np.uint32) for p in self._plan.prefixes]
@@ -169,13 +171,15 @@ class PDQIndex:
 
     def nbytes(self) -> int:
         """Bytes held by the index's arrays (its resident state, excluding Python object overhead)."""
-        arrays = [self._cols, self._ids, self._alive, self._id_order, self._d_cols, self._d_ids, self._perm]
+        arrays: list[np.ndarray] = [self._cols, self._ids, self._alive, self._d_cols, self._d_ids, self._perm]
+        if self._id_order is not None:
+            arrays.append(self._id_order)
         return sum(a.nbytes for a in arrays + self._tables + self._suffixes + self._offsets)
 
     def ids(self) -> np.ndarray:
         """All live entry ids (sorted)."""
-        main = self._ids[self._alive]
-        return np.sort(np.concatenate([main, self._d_ids]))
+        main = self._ids[self._alive_mask()] if self._n_dead else self._ids
+        return np.sort(np.concatenate([main.astype(np.int64), self._d_ids]))
 
     def __contains__(self, entry_id: object) -> bool:
         arr = as_id_array(entry_id)
@@ -198,8 +202,12 @@ class PDQIndex:
             raise DuplicateIdError(f"id {int(id_arr[present.argmax()])} is already in the index; remove it first")
         if len(self) + self._n_dead + id_arr.size > _MAX_ENTRIES:
             raise CapacityError(f"index cannot hold more than {_MAX_ENTRIES} entries")
-        self._d_cols = np.concatenate([self._d_cols, permute_to_cols(h, self._perm)], axis=1)
-        self._d_ids = np.concatenate([self._d_ids, id_arr])
+        cols = permute_to_cols(h, self._perm)
+        if self._d_ids.size == 0:  # no concatenation copy: a bulk load of 10M entries is 320 MB of columns
+            self._d_cols, self._d_ids = cols, id_arr.copy()
+        else:
+            self._d_cols = np.concatenate([self._d_cols, cols], axis=1)
+            self._d_ids = np.concatenate([self._d_ids, id_arr])
         if self._d_ids.shape[0] >= self._delta_max:
             self.flush()
 
@@ -218,7 +226,7 @@ class PDQIndex:
             keep = ~in_delta
             self._d_cols, self._d_ids = self._d_cols[:, keep], self._d_ids[keep]
         hit = pos[pos >= 0]
-        self._alive[hit] = False
+        np.bitwise_and.at(self._alive, hit >> 3, ~(np.uint8(1) << (hit & 7).astype(np.uint8)))
         self._n_dead += int(hit.size)
         if self._n_dead > self._ids.shape[0] // 4:
             self._compact()
@@ -232,52 +240,99 @@ class PDQIndex:
             self._compact()
         n = self._ids.shape[0]
         dw, di = self._d_cols, self._d_ids
+        self._d_cols, self._d_ids = np.empty((4, 0), dtype=np.uint64), np.empty(0, dtype=np.int64)
+        if di.shape[0] > 1 and not bool(np.all(di[1:] > di[:-1])):
+            # New positions are ours to choose: in id order, ids keep ascending with position (no id_order)
+            by_id = np.argsort(di, kind="stable")
+            dw, di = np.ascontiguousarray(dw[:, by_id]), di[by_id]
+            del by_id
         new_pos = np.arange(n, n + di.shape[0], dtype=np.uint32)
         new_sfx: dict[int, np.ndarray] = {}
         for c, (start, width, prefix) in enumerate(self._chunks()):
             slot = self._slot[c]
             full = chunk_keys(dw, start, width)
             keys = full & ((1 << prefix) - 1)
-            sfx = (full >> prefix).astype(np.uint8)
+            sfx = (full >> prefix).astype(np.uint8) if slot is not None else None
+            del full
             order = np.argsort(keys, kind="stable")
             counts = np.bincount(keys, minlength=1 << prefix)
             off = self._offsets[c]
             if n == 0:
                 self._tables[c] = new_pos[order]
-                if slot is not None:
+                if sfx is not None:
                     new_sfx[c] = sfx[order]
             else:
                 at = off[keys[order] + 1].astype(np.int64)
                 self._tables[c] = np.insert(self._tables[c], at, new_pos[order])
-                if slot is not None:  # unpack, insert, repack below: O(N) like the position table itself
+                if sfx is not None and slot is not None:  # unpack, insert, repack below: O(N) like the table
                     current = (self._suffixes[slot[0]] >> np.uint8(slot[1])) & np.uint8(15)
                     new_sfx[c] = np.insert(current, at, sfx[order])
+                    del current
+                del at
+            del keys, order, sfx
             grow = np.zeros((1 << prefix) + 1, dtype=np.uint32)
             np.cumsum(counts, out=grow[1:])
             self._offsets[c] = off + grow
         for c, slot in enumerate(self._slot):
             if slot is not None and slot[1] == 0:
-                self._suffixes[slot[0]] = new_sfx[c]
+                self._suffixes[slot[0]] = new_sfx.pop(c)
         for c, slot in enumerate(self._slot):
             if slot is not None and slot[1] == 4:
-                self._suffixes[slot[0]] |= new_sfx[c] << np.uint8(4)
+                self._suffixes[slot[0]] |= new_sfx.pop(c) << np.uint8(4)
+        old_alive = self._alive_mask() if self._n_dead else None
+        self._merge_ids(di, new_pos)
+        del new_pos
         if n == 0:
-            self._id_order = np.argsort(di, kind="stable").astype(np.uint32)
+            self._cols = dw
         else:
-            dorder = np.argsort(di, kind="stable")
-            at = np.searchsorted(self._ids, di[dorder], side="right", sorter=self._id_order)
-            self._id_order = np.insert(self._id_order, at, new_pos[dorder])
-        self._cols = np.concatenate([self._cols, dw], axis=1)
-        self._ids = np.concatenate([self._ids, di])
-        self._alive = np.concatenate([self._alive, np.ones(di.shape[0], dtype=np.bool_)])
-        self._d_cols = np.empty((4, 0), dtype=np.uint64)
-        self._d_ids = np.empty(0, dtype=np.int64)
+            self._cols = np.concatenate([self._cols, dw], axis=1)
+        del dw
+        alive = np.ones(n + di.shape[0], dtype=np.bool_)
+        if old_alive is not None:
+            alive[:n] = old_alive
+        self._alive = np.packbits(alive, bitorder="little")
+
+    def _merge_ids(self, di: np.ndarray, new_pos: np.ndarray) -> None:
+        """Append the (id-sorted) new ids; keep them narrow and ``id_order`` absent whenever possible.
+
+        Ids are int32 while every id fits, int64 otherwise. As long as ids never decrease along positions (the
+        matcher hands out increasing keys, and each merge appends in id order), lookups by id are a plain binary
+        search; only an out-of-order add makes the index build (and from then on maintain) ``id_order``.
+        """
+        n = self._ids.shape[0]
+        i32 = np.iinfo(np.int32)
+        narrow = self._ids.dtype == np.int32 and (di.size == 0 or (int(di[0]) >= i32.min and int(di[-1]) <= i32.max))
+        dtype = np.int32 if narrow else np.int64
+        ascending = self._id_order is None and (n == 0 or di.size == 0 or int(di[0]) >= int(self._ids[-1]))
+        if ascending:
+            self._ids = np.concatenate([self._ids.astype(dtype, copy=False), di.astype(dtype)])
+            return
+        if self._id_order is None:
+            self._ids = np.concatenate([self._ids.astype(dtype, copy=False), di.astype(dtype)])
+            self._id_order = np.argsort(self._ids, kind="stable").astype(np.uint32)
+            return
+        at = np.searchsorted(
+            self._ids, di.astype(self._ids.dtype) if narrow else di, side="right", sorter=self._id_order
+        )
+        self._id_order = np.insert(self._id_order, at, new_pos)
+        self._ids = np.concatenate([self._ids.astype(dtype, copy=False), di.astype(dtype)])
+
+    def _alive_mask(self) -> np.ndarray:
+        """The tombstone bitmap unpacked to one bool per main position."""
+        n = self._ids.shape[0]
+        return np.unpackbits(self._alive, count=n, bitorder="little").view(np.bool_)
+
+    def _alive_at(self, pos: np.ndarray) -> np.ndarray:
+        """Is the entry at each main position live? (one gather from the bit-packed tombstones)"""
+        bits: np.ndarray = ((self._alive[pos >> 3] >> (pos & 7).astype(np.uint8)) & np.uint8(1)).view(np.bool_)
+        return bits
 
     def _compact(self) -> None:
         """Drop tombstoned entries and rebuild the tables from the survivors (and the delta)."""
-        keep = self._alive
+        keep = self._alive_mask()
         words = np.concatenate([self._cols[:, keep], self._d_cols], axis=1)
-        ids = np.concatenate([self._ids[keep], self._d_ids])
+        ids = np.concatenate([self._ids[keep].astype(np.int64), self._d_ids])
+        del keep
         self._reset_main()
         self._d_cols, self._d_ids = words, ids
         self.flush()
@@ -287,12 +342,24 @@ class PDQIndex:
         out = np.full(id_arr.shape[0], -1, dtype=np.int64)
         if self._ids.size == 0 or id_arr.size == 0:
             return out
-        lo = np.searchsorted(self._ids, id_arr, side="left", sorter=self._id_order)
-        hi = np.searchsorted(self._ids, id_arr, side="right", sorter=self._id_order)
-        for k in np.flatnonzero(hi > lo):  # usually one position; more only after remove + re-add of an id
-            for p in self._id_order[lo[k] : hi[k]]:
-                if self._alive[p]:
-                    out[k] = int(p)
+        if self._ids.dtype == np.int32:  # ids outside int32 cannot be present; never widen the 10M-entry array
+            i32 = np.iinfo(np.int32)
+            fits = np.flatnonzero((id_arr >= i32.min) & (id_arr <= i32.max))
+            sub = id_arr[fits].astype(np.int32)
+        else:
+            fits, sub = np.arange(id_arr.shape[0]), id_arr
+        lo = np.searchsorted(self._ids, sub, side="left", sorter=self._id_order)
+        hi = np.searchsorted(self._ids, sub, side="right", sorter=self._id_order)
+        one = np.flatnonzero(hi - lo == 1)  # the usual case, vectorised
+        pos = lo[one] if self._id_order is None else self._id_order[lo[one]].astype(np.int64)
+        live = self._alive_at(pos)
+        out[fits[one[live]]] = pos[live]
+        for k in np.flatnonzero(hi - lo > 1):  # only after remove + re-add of an id: one live copy at most
+            span = np.arange(lo[k], hi[k]) if self._id_order is None else self._id_order[lo[k] : hi[k]]
+            span = span.astype(np.int64)
+            live_span = span[self._alive_at(span)]
+            if live_span.size:
+                out[fits[k]] = int(live_span[0])
         return out
 
     # ------------------------------------------------------------------ search
@@ -391,7 +458,7 @@ class PDQIndex:
             qi, pos, dist = self._verify(qc, t, qi, pos)
             if qi.size == 0:
                 continue
-            keep = self._alive[pos]
+            keep = self._alive_at(pos) if self._n_dead else np.ones(pos.shape[0], dtype=np.bool_)
             if c > 0:
                 x = self._cols[:, pos] ^ qc[:, qi]
                 for j in range(c):
@@ -465,7 +532,8 @@ class PDQIndex:
                 dist = np.zeros(hi - lo, dtype=np.int16)
                 for w in range(4):
                     dist += np.bitwise_count(self._cols[w, lo:hi] ^ qc[w, q])
-                hit = np.flatnonzero((dist <= t) & self._alive[lo:hi])
+                alive = np.unpackbits(self._alive[lo // 8 : (hi + 7) // 8], count=hi - lo, bitorder="little")
+                hit = np.flatnonzero((dist <= t) & alive.view(np.bool_))
                 out_q.append(np.full(hit.size, q, dtype=np.int64))
                 out_p.append(hit + lo)
                 out_d.append(dist[hit])
@@ -492,8 +560,9 @@ class PDQIndex:
             "cols": self._cols,
             "ids": self._ids,
             "alive": self._alive,
-            "id_order": self._id_order,
         }
+        if self._id_order is not None:
+            arrays["id_order"] = self._id_order
         for c in range(self._plan.m):
             arrays[f"table{c}"] = self._tables[c]
             arrays[f"offsets{c}"] = self._offsets[c]
@@ -504,13 +573,21 @@ class PDQIndex:
             "prefixes": list(self._plan.prefixes),
             "n_dead": self._n_dead,
             "delta_max": self._delta_max,
+            "ids_ascending": self._id_order is None,
         }
         return write_snapshot(Path(path), _KIND, _VERSION, meta, arrays)
 
     @classmethod
     def load(cls, path: Path | str, verify: bool = True) -> PDQIndex:
-        """Load a snapshot written by :meth:`save`; structural damage raises :class:`SnapshotCorruptError`."""
-        meta, arrays = read_snapshot(Path(path), _KIND, _VERSION, verify=verify)
+        """Load a snapshot written by :meth:`save`; structural damage raises :class:`SnapshotCorruptError`.
+
+        Snapshots of format version 1 (int64 ids, a bool per tombstone, always an ``id_order``) are refused with
+        :class:`SnapshotVersionError`: the index is derived data, rebuild it from its hash list.
+        """
+        try:
+            meta, arrays = read_snapshot(Path(path), _KIND, _VERSION, verify=verify)
+        except SnapshotVersionError as exc:
+            raise SnapshotVersionError(f"{exc}; the index is derived data: rebuild it from its hash list") from exc
         try:
             widths = [int(w) for w in meta["widths"]]
             prefixes = [int(p) for p in meta["prefixes"]]
@@ -520,12 +597,15 @@ class PDQIndex:
             perm = arrays["perm"]
             if perm.shape != (HASH_BITS,) or not np.array_equal(np.sort(perm), np.arange(HASH_BITS)):
                 raise ValueError("bit permutation is invalid")
-            cols, ids, alive, id_order = arrays["cols"], arrays["ids"], arrays["alive"], arrays["id_order"]
+            cols, ids, alive = arrays["cols"], arrays["ids"], arrays["alive"]
             n = ids.shape[0]
-            if cols.shape != (4, n) or alive.shape != (n,) or id_order.shape != (n,):
+            if cols.shape != (4, n) or ids.ndim != 1 or alive.shape != ((n + 7) // 8,):
                 raise ValueError("array lengths disagree")
-            if cols.dtype != np.uint64 or ids.dtype != np.int64 or id_order.dtype != np.uint32:
+            if cols.dtype != np.uint64 or ids.dtype not in (np.int32, np.int64) or alive.dtype != np.uint8:
                 raise ValueError("array dtypes are wrong")
+            if n % 8 and int(alive[-1]) >> (n % 8):
+                raise ValueError("tombstone bitmap has bits beyond the last entry")
+            id_order = _checked_id_order(meta, arrays, ids)
             tables = [arrays[f"table{c}"] for c in range(len(widths))]
             offsets = [arrays[f"offsets{c}"] for c in range(len(widths))]
             suffixes = [arrays[f"suffixes{k}"] for k in range(len(index._suffixes))]
@@ -539,14 +619,36 @@ class PDQIndex:
                 if int(off[0]) != 0 or int(off[-1]) != n or (n and int(tab.max()) >= n):
                     raise ValueError("table offsets or positions are out of range")
             n_dead = int(meta["n_dead"])
-            if n_dead != int(n - alive.sum()):
+            if n_dead != n - int(np.bitwise_count(alive).sum()):
                 raise ValueError("tombstone count disagrees with the alive bitmap")
         except (KeyError, ValueError, TypeError) as exc:
             raise SnapshotCorruptError(f"{path}: inconsistent PDQ index snapshot ({exc})") from exc
         index._perm = perm.astype(np.uint16)
-        index._cols, index._ids, index._alive, index._id_order = cols, ids, alive.astype(np.bool_), id_order
+        index._cols, index._ids, index._alive, index._id_order = cols, ids, alive, id_order
         index._tables, index._offsets, index._suffixes, index._n_dead = tables, offsets, suffixes, n_dead
         return index
+
+
+def _checked_id_order(meta: dict[str, object], arrays: dict[str, np.ndarray], ids: np.ndarray) -> np.ndarray | None:
+    """The snapshot's ``id_order`` (None when ids ascend with position), after checking it sorts ``ids``."""
+    n = ids.shape[0]
+    ascending = meta["ids_ascending"]
+    if not isinstance(ascending, bool):
+        raise ValueError("ids_ascending must be a boolean")
+    if ascending:
+        if "id_order" in arrays:
+            raise ValueError("ids are declared ascending but an id_order is stored")
+        if n > 1 and not bool(np.all(ids[1:] >= ids[:-1])):
+            raise ValueError("ids are declared ascending but are not")
+        return None
+    order = arrays["id_order"]
+    if order.shape != (n,) or order.dtype != np.uint32:
+        raise ValueError("id_order has the wrong shape or dtype")
+    if n and (int(order.max()) >= n or int(np.bincount(order, minlength=n).max()) != 1):
+        raise ValueError("id_order is not a permutation of the positions")
+    if n > 1 and not bool(np.all(np.diff(ids[order]) >= 0)):
+        raise ValueError("id_order does not sort the ids")
+    return order
 
 
 def _default_threads() -> int:
@@ -556,6 +658,6 @@ def _default_threads() -> int:
 def _group(nq: int, qi: np.ndarray, ids: np.ndarray, dist: np.ndarray) -> list[SearchResult]:
     """Split flat (query, id, distance) triples into per-query results sorted by (distance, id)."""
     order = np.lexsort((ids, dist, qi))
-    qi, ids, dist = qi[order], ids[order], dist[order].astype(np.int16)
+    qi, ids, dist = qi[order], ids[order].astype(np.int64), dist[order].astype(np.int16)
     bounds = np.searchsorted(qi, np.arange(nq + 1))
     return [SearchResult(ids[bounds[k] : bounds[k + 1]], dist[bounds[k] : bounds[k + 1]]) for k in range(nq)]
