@@ -11,7 +11,9 @@ accounts), ``POST /refresh`` (rebuild the table now if the lists changed).
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,13 +22,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from blindmatch.privacy.errors import DuplicateShareError, DuplicateVoucherError, PrivacyError, WrongTableError
 from blindmatch.service.deps import ApiKey, AppState, get_state
-from blindmatch.service.detection import DetectionService, account_name, config_json, detection_config
+from blindmatch.service.detection import DetectionKeys, DetectionService, account_name, config_json, detection_config
 from blindmatch.service.matching import Matcher
 from blindmatch.service.routes_relay import Device
 from blindmatch.service.storage.database import Database
 from blindmatch.service.storage.list_store import ListStore
 
-__all__ = ["get_detection", "in_process_detection_relay", "router"]
+__all__ = ["DemoDetectionRelay", "demo_detection_relay", "get_detection", "in_process_detection_relay", "router"]
 
 router = APIRouter(prefix="/relay/v1/detection", tags=["detection"])
 _BUILD_LOCK = threading.Lock()
@@ -144,3 +146,23 @@ def in_process_detection_relay(
         ensure_demo(services["store"], Path(demo_images))
         services["matcher"].refresh()
     return httpx.ASGITransport(app=app)
+
+
+@dataclass(frozen=True)
+class DemoDetectionRelay:
+    """What ``run_demo`` needs to show private detection: the relay, the key to pin, the moderator's API key."""
+
+    transport: httpx.ASGITransport
+    custodian_key_hex: str
+    api_key: str
+
+
+def demo_detection_relay(data_dir: Path, listed_images: Path | None, *, threshold: int = 3) -> DemoDetectionRelay:
+    """An in-process relay for ``blindmatch demo`` with the demo list of ``listed_images`` (benign stand-ins) and a
+    low threshold; the custodian key is read from its file, as an operator would publish it out of band."""
+    api_key = secrets.token_urlsafe(24)
+    transport = in_process_detection_relay(
+        data_dir, api_key=api_key, threshold=threshold, synthetic_probability=0.0, demo_images=listed_images
+    )
+    key = DetectionKeys.load_or_create(Path(data_dir) / "detection").public_hex
+    return DemoDetectionRelay(transport, key, api_key)
