@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from PIL import Image
 
-from blindmatch.hashing.pdq import pdq_from_image
+from blindmatch.hashing.pdq import PdqResult, pdq_from_image
 from blindmatch.lists.model import make_entry
 from blindmatch.media import decode_image
 from blindmatch.service.app import create_app
@@ -37,8 +37,12 @@ def recompress(path: Path, quality: int = 70) -> bytes:
     return buf.getvalue()
 
 
+def pdq_from_image_path(data: bytes | Path) -> PdqResult:
+    return pdq_from_image(decode_image(data).image.convert("RGB"))
+
+
 def pdq_of(data: bytes | Path) -> str:
-    return pdq_from_image(decode_image(data).image.convert("RGB")).hash
+    return pdq_from_image_path(data).hash
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, select
+from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -431,6 +431,14 @@ class DetectionService:
         rejected: PrivacyError | None = None
         outcome: ReceiveOutcome | None = None
         with self._receive_lock, self.db.session() as s:
+            if self.db.is_sqlite:
+                # Take SQLite's write lock first: a transaction that reads the row and then upgrades to writing
+                # fails with "database is locked" when another process wrote in between (no busy wait then).
+                s.execute(
+                    update(DetectionAccountRow)
+                    .where(DetectionAccountRow.account_id == account_id)
+                    .values(updated_at=DetectionAccountRow.updated_at)
+                )
             try:
                 outcome = self._server(s).receive(account_id, data)
             except PrivacyError as exc:  # counted in the account's state by VoucherServer; commit that
