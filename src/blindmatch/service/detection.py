@@ -286,23 +286,31 @@ class _TableFiles:
 
 
 class _SessionStore:
-    """An :class:`AccountStateStore` bound to one transaction; ``load`` locks the account's row."""
+    """An :class:`AccountStateStore` bound to one transaction; ``load`` locks the account's row.
+
+    ``save`` updates the row ``load`` locked, or inserts one if there was none. It must not look the row up again:
+    under READ COMMITTED a second read would see a row another worker inserted meanwhile, and overwriting it
+    would lose that worker's share. Inserting instead fails on the primary key, and the caller retries."""
 
     def __init__(self, session: Session, keys: DetectionKeys) -> None:
         self.session = session
         self.keys = keys
+        self._rows: dict[str, DetectionAccountRow | None] = {}
 
     def load(self, account_id: str) -> AccountState | None:
         q = select(DetectionAccountRow).where(DetectionAccountRow.account_id == account_id).with_for_update()
         row = self.session.execute(q).scalar_one_or_none()
+        self._rows[account_id] = row
         return None if row is None else self.keys.unseal(account_id, row.sealed)
 
     def save(self, state: AccountState) -> None:
-        row = self.session.get(DetectionAccountRow, state.account_id)
+        row = self._rows.get(state.account_id)
         sealed = self.keys.seal(state)
         now = datetime.now(UTC)
         if row is None:
-            self.session.add(DetectionAccountRow(account_id=state.account_id, sealed=sealed, updated_at=now))
+            row = DetectionAccountRow(account_id=state.account_id, sealed=sealed, updated_at=now)
+            self.session.add(row)
+            self._rows[state.account_id] = row
         else:
             row.sealed, row.updated_at = sealed, now
         self.session.flush()
