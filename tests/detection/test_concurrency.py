@@ -44,3 +44,20 @@ def test_two_workers_one_account(app: FastAPI, data_dir: Path, listed: list[List
     events = a.events()
     assert sum(e["verified"] for e in events) == 8  # every match reported once, none lost
     assert len(events) == 8 - THRESHOLD + 1  # one event at recovery, then one per further match
+
+
+def test_workers_share_one_rebuilt_table(app: FastAPI, data_dir: Path) -> None:
+    """After a list change the first worker builds the table; the second serves that one, not a table of its own."""
+    from blindmatch.lists.model import make_entry
+
+    from .conftest import LIST
+
+    a = get_detection(app.state.blindmatch)
+    b = DetectionService(a.db, a.store, a.matcher, data_dir / "detection", a.config)
+    v1 = a.table.list_version
+    a.store.add_entries(LIST, [make_entry(list_name=LIST, signal_type="pdq", value="cd" * 32, entry_id="x")])
+    assert a.refresh() is True and a.table.list_version == v1 + 1
+    assert b.refresh() is True
+    assert b.table.table_bytes == a.table.table_bytes and b.table.list_version == v1 + 1
+    assert a.refresh() is False and b.refresh() is False
+    assert a.refresh(force=True) is True and a.table.list_version == v1 + 2

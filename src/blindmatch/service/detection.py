@@ -25,11 +25,14 @@ FOR UPDATE`` on PostgreSQL; SQLite serialises writers), so two workers cannot lo
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,6 +288,18 @@ class _TableFiles:
 # ------------------------------------------------------------------------------------------------------ service
 
 
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 class _SessionStore:
     """An :class:`AccountStateStore` bound to one transaction; ``load`` locks the account's row.
 
@@ -372,35 +387,48 @@ class DetectionService:
         #: within one process vouchers are processed one at a time (SQLite's deferred BEGIN would otherwise let
         #: two readers of one account deadlock on upgrade); across processes the row lock serialises them.
         self._receive_lock = threading.Lock()
-        self._table = self._files.load()
+        self._table: PublishedTable | None = None
         self.refresh()
 
     # -- table ------------------------------------------------------------------------------------------------
 
     def refresh(self, *, force: bool = False) -> bool:
-        """Rebuild the table if the enabled lists' versions changed since it was built; True if rebuilt."""
+        """Bring the table up to the enabled lists' versions; True if the served table changed.
+
+        Several worker processes share the data directory: the check-and-build runs under a file lock, and a
+        worker that finds a table on disk already built for the current lists (by another worker) serves that
+        one instead of building its own (which would have a different α and refuse the other's vouchers)."""
         with self._lock:
             signature = _lists_signature(self.store)
             if not force and self._table is not None and self._table.lists_signature == signature:
                 return False
-            hashes = sorted({value for _, _, value in self.store.live_hashes_by_signal("pdq")})
-            version = (self._table.list_version + 1) if self._table is not None else 1
-            built: BuiltTable = build_table(
-                hashes,
-                self.scheme,
-                list_id=DETECTION_LIST_ID,
-                list_version=version,
-                signers=[self.keys.signing],
-                cuckoo_ways=self.config.cuckoo_ways,
-            )
-            table = PublishedTable(
-                built.table_bytes, built.custodian.root[:8], version, signature, len(hashes), built.custodian
-            )
-            self._files.save(table)
-            self._table = table
+            with _file_lock(self.directory / "build.lock"):
+                on_disk = self._files.load()
+                if not force and on_disk is not None and on_disk.lists_signature == signature:
+                    self._table = on_disk
+                    self.matcher.refresh()
+                    return True
+                latest = max((t.list_version for t in (self._table, on_disk) if t is not None), default=0)
+                self._table = self._build(signature, latest + 1)
             self.matcher.refresh()  # the verifier must know every entry the new table can open
-            log.info("detection table v%d built from %d PDQ entries", version, len(hashes))
             return True
+
+    def _build(self, signature: str, version: int) -> PublishedTable:
+        hashes = sorted({value for _, _, value in self.store.live_hashes_by_signal("pdq")})
+        built: BuiltTable = build_table(
+            hashes,
+            self.scheme,
+            list_id=DETECTION_LIST_ID,
+            list_version=version,
+            signers=[self.keys.signing],
+            cuckoo_ways=self.config.cuckoo_ways,
+        )
+        table = PublishedTable(
+            built.table_bytes, built.custodian.root[:8], version, signature, len(hashes), built.custodian
+        )
+        self._files.save(table)
+        log.info("detection table v%d built from %d PDQ entries", version, len(hashes))
+        return table
 
     @property
     def table(self) -> PublishedTable:
