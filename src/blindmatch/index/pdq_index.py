@@ -28,9 +28,11 @@ arrays are compacted when more than a quarter of the entries are dead.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +72,8 @@ _MAX_ENTRIES = (1 << 32) - 2
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
 _MAX_PROBES_PER_BATCH = 1 << 21
 _EMPTY_D = np.empty(0, dtype=np.int16)
+#: merges that leave at least this many entries return freed heap memory to the OS (see _return_freed_memory)
+_TRIM_AFTER = 1 << 18
 
 
 def _suffix_luts() -> tuple[np.ndarray, np.ndarray]:
@@ -291,6 +295,9 @@ class PDQIndex:
         if old_alive is not None:
             alive[:n] = old_alive
         self._alive = np.packbits(alive, bitorder="little")
+        del alive
+        if n + di.shape[0] >= _TRIM_AFTER:
+            _return_freed_memory()
 
     def _merge_ids(self, di: np.ndarray, new_pos: np.ndarray) -> None:
         """Append the (id-sorted) new ids; keep them narrow and ``id_order`` absent whenever possible.
@@ -492,19 +499,21 @@ class PDQIndex:
             return _EMPTY_IDS, _EMPTY_IDS
         cnt = counts[nz].astype(np.int64)
         ends = np.cumsum(cnt)
-        idx = np.repeat(starts[nz].astype(np.int64) - (ends - cnt), cnt)
+        # One repeat gives each candidate its probe number; everything per probe (bucket start, query, suffix
+        # code) is then a gather from a small array, cheaper than repeating each or binary-searching back.
+        probe = np.repeat(np.arange(nz.shape[0], dtype=np.int64), cnt)
+        idx = (starts[nz].astype(np.int64) - (ends - cnt)).take(probe)
         idx += np.arange(idx.shape[0], dtype=np.int64)
         if width == prefix:
-            return np.repeat(nz // nmask, cnt), self._tables[c].take(idx)
+            return (nz // nmask).take(probe), self._tables[c].take(idx)
         pair, shift = self._slot[c]  # type: ignore[misc]  # width > prefix: the chunk has a suffix slot
         code = (
             (np.minimum(budget, 8).astype(np.uint16) << 12)[None, :]
             | ((qfull >> prefix) << 8).astype(np.uint16)[:, None]
         ).ravel()
         lut = _SUFFIX_LUTS[shift // 4]
-        sel = np.flatnonzero(lut.take(np.repeat(code[nz], cnt) | self._suffixes[pair].take(idx)))
-        qi = nz[np.searchsorted(ends, sel, side="right")] // nmask
-        return qi, self._tables[c].take(idx[sel])
+        sel = np.flatnonzero(lut.take(code[nz].take(probe) | self._suffixes[pair].take(idx)))
+        return (nz // nmask).take(probe.take(sel)), self._tables[c].take(idx.take(sel))
 
     def _verify(
         self, qc: np.ndarray, t: int, qi: np.ndarray, pos: np.ndarray
@@ -649,6 +658,29 @@ def _checked_id_order(meta: dict[str, object], arrays: dict[str, np.ndarray], id
     if n > 1 and not bool(np.all(np.diff(ids[order]) >= 0)):
         raise ValueError("id_order does not sort the ids")
     return order
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
+        return None
+    return trim
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap pages freed by a merge back to the OS.
+
+    A merge of millions of entries allocates and frees many arrays of a few MB (offsets, counts, per-chunk keys).
+    glibc keeps such freed blocks inside the process heap, so after a 10M-entry build the resident size stayed
+    ~100 MB above the index's arrays (1,035 MB against 907 MB); ``malloc_trim`` releases them (910 MB).
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _default_threads() -> int:
