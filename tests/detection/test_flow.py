@@ -223,3 +223,25 @@ def test_videos_pass_unchecked_and_are_counted(
 
     asyncio.run(run())
     assert json.dumps(_get(transport, "/stats", MOD)["counters"]) == "{}"
+
+
+def test_media_that_cannot_be_checked_is_not_sent(
+    tmp_path: Path, transport: httpx.ASGITransport, pinned_key: str, innocent: list[Path]
+) -> None:
+    from blindmatch.messaging.detection import MediaNotCheckableError
+
+    good = innocent[0].read_bytes()
+
+    async def run() -> None:
+        alice, bob = await _pair(tmp_path, transport)
+        check = attach_private_check(alice, pinned_key, transport=transport, min_threshold=THRESHOLD)
+        with pytest.raises(MediaNotCheckableError, match="cannot hash this image"):
+            await alice.send_image("bob", good[:200])  # a JPEG header with the pixels cut off
+        with pytest.raises(MediaNotCheckableError, match="neither an image"):
+            await alice.send_image("bob", b"not an image at all, just some bytes")
+        assert await bob.receive() == []
+        assert "vouchers_sent" not in check.state.data.get("counters", {})
+        await alice.aclose()
+        await bob.aclose()
+
+    asyncio.run(run())

@@ -13,8 +13,9 @@
    recipient and no conversation; it is linkable to a message only by timing.
 
 If the voucher cannot be delivered the media is not sent (:class:`VoucherRejectedError`), so the only way to send
-an image is to send its voucher first. Videos are passed through unchecked: private matching of videos is not
-built (docs/messenger.md, "Private detection").
+an image is to send its voucher first. Videos (anything in a video container: MP4/MOV and other ISO-BMFF files,
+Matroska/WebM, AVI) are passed through unchecked: private matching of videos is not built (docs/messenger.md,
+"Private detection"). Media that is neither is refused (:class:`MediaNotCheckableError`).
 
 The hook interface is synchronous (``before_media_send(media_bytes)``) while the relay transport may be an async
 one (the in-process relay of tests and the demo); in that case the HTTP calls run on a private event loop in a
@@ -34,7 +35,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from blindmatch.hashing.pdq import pdq_from_image
 from blindmatch.media import MediaError, decode_image
-from blindmatch.media.sniff import SUPPORTED_FORMATS, sniff_format
+from blindmatch.media.sniff import SUPPORTED_FORMATS, describe_unknown, sniff_format
+from blindmatch.media.video import sniff_video_container
 from blindmatch.messaging.client.client import MessengerClient
 from blindmatch.messaging.errors import MessagingError
 from blindmatch.privacy.api import verify_table
@@ -245,7 +247,12 @@ class PrivateMediaCheck:
     def __call__(self, media_bytes: bytes) -> None:
         fmt = sniff_format(media_bytes[:16])
         if fmt is None or fmt not in SUPPORTED_FORMATS:
-            # Not an image the decoder knows: a video (private video matching is not built) or another container.
+            if sniff_video_container(media_bytes[:16]) is None:
+                raise MediaNotCheckableError(
+                    f"media is neither an image format the checker decodes nor a known video container "
+                    f"({describe_unknown(media_bytes[:16])}); it was not sent"
+                )
+            # A video: private video matching is not built, so it passes unchecked (and is counted).
             self.state.bump("not_checked")
             self.state.save()
             return
