@@ -6,6 +6,7 @@ Exit codes: 0 success (for ``scan``: nothing matched), 1 matches found (``scan``
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -320,7 +321,8 @@ def scan(
 
 
 # ----------------------------------------------------------------------------- benchmarks
-DATA_DIR = Path("../shared/data")
+#: The benign data set: $BLINDMATCH_DATA, else ``../shared/data`` beside the repository (as the eval lab finds it).
+DATA_DIR = Path(os.environ.get("BLINDMATCH_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 REPORTS = Path("reports")
 
 
@@ -713,11 +715,14 @@ def chat_send(
     text: Annotated[str, typer.Option(help="Message text (or caption).")] = "",
     image: Annotated[Path | None, typer.Option(help="An image file to send.")] = None,
     video: Annotated[Path | None, typer.Option(help="A video file to send.")] = None,
+    custodian_key: Annotated[
+        str | None, typer.Option(help="List custodian's public key (hex): check media by private matching first.")
+    ] = None,
 ) -> None:
     """Send text, an image or a video (media and links need consent)."""
     from blindmatch.messaging import chat
 
-    _chat(chat.chat_send, state, to, text=text, image=image, video=video)
+    _chat(chat.chat_send, state, to, text=text, image=image, video=video, custodian_key=custodian_key)
 
 
 @chat_app.command("receive")
@@ -770,9 +775,18 @@ def demo(
 
     base = workdir or Path(tempfile.mkdtemp(prefix="blindmatch-demo-"))
     if relay is None:
-        from blindmatch.service.routes_relay import in_process_relay
+        from blindmatch.service.routes_detection import demo_detection_relay
 
-        steps = run_demo(base, shared_data=DATA_DIR, transport=in_process_relay(base / "relay"))
+        threshold = 3
+        server = demo_detection_relay(base / "relay", DATA_DIR / "images" / "listed", threshold=threshold)
+        steps = run_demo(
+            base,
+            shared_data=DATA_DIR,
+            transport=server.transport,
+            detection_key=server.custodian_key_hex,
+            moderator_key=server.api_key,
+            detection_threshold=threshold,
+        )
     else:
         steps = run_demo(base, shared_data=DATA_DIR, relay_url=relay)
     for step in steps:

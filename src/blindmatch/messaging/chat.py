@@ -101,13 +101,21 @@ def chat_send(
     text: str = "",
     image: Path | None = None,
     video: Path | None = None,
+    custodian_key: str | None = None,
     transport: Transport = None,
 ) -> dict[str, Any]:
-    """Send text (links need consent), or an image/video file with ``text`` as caption (needs consent)."""
+    """Send text (links need consent), or an image/video file with ``text`` as caption (needs consent).
+
+    With ``custodian_key`` (the list custodian's public key, hex) media first goes through private matching: the
+    signed table is verified against that key and a threshold voucher is sent for the image."""
     if image is not None and video is not None:
         raise MessagingError("send either an image or a video, not both")
 
     async def run(c: MessengerClient) -> dict[str, Any]:
+        if custodian_key is not None and (image is not None or video is not None):
+            from blindmatch.messaging.detection import attach_private_check
+
+            attach_private_check(c, custodian_key, transport=transport)
         if image is not None:
             return await c.send_image(to, Path(image).read_bytes(), mime=_mime(Path(image)), caption=text)
         if video is not None:
