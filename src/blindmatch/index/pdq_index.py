@@ -71,7 +71,10 @@ DEFAULT_THRESHOLD = 31
 _KIND = "blindmatch.pdq-mih"
 #: 2: ids int32 when they fit, bit-packed tombstones, ``id_order`` only for out-of-order ids
 _VERSION = 2
-_MAX_ENTRIES = (1 << 32) - 2
+#: table entries are ``suffix << 28 | position``: positions must fit in 28 bits
+_POS_BITS = 28
+_POS_MASK = np.uint32((1 << _POS_BITS) - 1)
+_MAX_ENTRIES = (1 << _POS_BITS) - 1
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
 _MAX_PROBES_PER_BATCH = 1 << 21
 _EMPTY_D = np.empty(0, dtype=np.int16)
@@ -79,15 +82,15 @@ _EMPTY_D = np.empty(0, dtype=np.int16)
 _TRIM_AFTER = 1 << 18
 
 
-def _suffix_luts() -> tuple[np.ndarray, np.ndarray]:
-    """``lut[budget << 12 | q << 8 | byte]``: is the nibble of ``byte`` (low for lut 0, high for lut 1) within
-    ``budget`` bits of the query suffix ``q``? One table read replaces unpack, xor, popcount and compare."""
-    budget, q, byte = np.meshgrid(np.arange(9), np.arange(16), np.arange(256), indexing="ij")
-    luts = [np.bitwise_count(((byte >> shift) & 15) ^ q) <= budget for shift in (0, 4)]
-    return luts[0].ravel(), luts[1].ravel()
+def _suffix_lut() -> np.ndarray:
+    """``lut[budget << 8 | q << 4 | s]``: is the stored suffix ``s`` within ``budget`` bits of the query suffix
+    ``q``? One table read replaces xor, popcount and compare."""
+    budget, q, sfx = np.meshgrid(np.arange(9), np.arange(16), np.arange(16), indexing="ij")
+    lut: np.ndarray = (np.bitwise_count(sfx ^ q) <= budget).ravel()
+    return lut
 
 
-_SUFFIX_LUTS = _suffix_luts()
+_SUFFIX_LUT = _suffix_lut()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +145,6 @@ class PDQIndex:
         self._perm = default_permutation()
         self._delta_max = int(delta_max)
         self._masks = [chunk_word_masks(s, w) for s, w in zip(self._plan.starts, self._plan.widths, strict=True)]
-        # Suffix nibbles of two chunks share one byte per table position (chunk 2k low nibble, 2k+1 high):
-        # ``_slot[c]`` is (array index, shift) or None for chunks without suffix bits.
-        self._slot: list[tuple[int, int] | None] = []
-        k = 0
-        for w, p in zip(self._plan.widths, self._plan.prefixes, strict=True):
-            self._slot.append((k // 2, 4 * (k % 2)) if w > p else None)
-            k += int(w > p)
         self._reset_main()
         self._d_cols = np.empty((4, 0), dtype=np.uint64)
         self._d_ids = np.empty(0, dtype=np.int64)
@@ -160,7 +156,6 @@ class PDQIndex:
         self._n_dead = 0
         self._id_order: np.ndarray | None = None  # positions sorted by id; None while ids ascend with position
         self._tables = [np.empty(0, dtype=np.uint32) for _ in self._plan.widths]
-        self._suffixes = [np.empty(0, dtype=np.uint8) for _ in range((len(self._slots_in_use()) + 1) // 2)]
         self._offsets = [np.zeros((1 << p) + 1, dtype=np.uint32) for p in self._plan.prefixes]
 
     # ------------------------------------------------------------------ introspection
@@ -181,7 +176,7 @@ class PDQIndex:
         arrays: list[np.ndarray] = [self._cols, self._ids, self._alive, self._d_cols, self._d_ids, self._perm]
         if self._id_order is not None:
             arrays.append(self._id_order)
-        return sum(a.nbytes for a in arrays + self._tables + self._suffixes + self._offsets)
+        return sum(a.nbytes for a in arrays + self._tables + self._offsets)
 
     def ids(self) -> np.ndarray:
         """All live entry ids (sorted)."""
@@ -254,38 +249,26 @@ class PDQIndex:
             dw, di = np.ascontiguousarray(dw[:, by_id]), di[by_id]
             del by_id
         new_pos = np.arange(n, n + di.shape[0], dtype=np.uint32)
-        new_sfx: dict[int, np.ndarray] = {}
         for c, (start, width, prefix) in enumerate(self._chunks()):
-            slot = self._slot[c]
             full = chunk_keys(dw, start, width)
             keys = full & ((1 << prefix) - 1)
-            sfx = (full >> prefix).astype(np.uint8) if slot is not None else None
-            del full
             order = np.argsort(keys, kind="stable")
             counts = np.bincount(keys, minlength=1 << prefix)
+            # each table entry carries the chunk's suffix bits above the position: one read serves both
+            entries = ((full >> prefix).astype(np.uint32) << np.uint32(_POS_BITS)) | new_pos
+            del full
+            entries = entries[order]
             off = self._offsets[c]
             if n == 0:
-                self._tables[c] = new_pos[order]
-                if sfx is not None:
-                    new_sfx[c] = sfx[order]
+                self._tables[c] = entries
             else:
                 at = off[keys[order] + 1].astype(np.int64)
-                self._tables[c] = np.insert(self._tables[c], at, new_pos[order])
-                if sfx is not None and slot is not None:  # unpack, insert, repack below: O(N) like the table
-                    current = (self._suffixes[slot[0]] >> np.uint8(slot[1])) & np.uint8(15)
-                    new_sfx[c] = np.insert(current, at, sfx[order])
-                    del current
+                self._tables[c] = np.insert(self._tables[c], at, entries)
                 del at
-            del keys, order, sfx
+            del keys, order, entries
             grow = np.zeros((1 << prefix) + 1, dtype=np.uint32)
             np.cumsum(counts, out=grow[1:])
             self._offsets[c] = off + grow
-        for c, slot in enumerate(self._slot):
-            if slot is not None and slot[1] == 0:
-                self._suffixes[slot[0]] = new_sfx.pop(c)
-        for c, slot in enumerate(self._slot):
-            if slot is not None and slot[1] == 4:
-                self._suffixes[slot[0]] |= new_sfx.pop(c) << np.uint8(4)
         old_alive = self._alive_mask() if self._n_dead else None
         self._merge_ids(di, new_pos)
         del new_pos
@@ -434,9 +417,6 @@ class PDQIndex:
             parts = [one(lo) for lo in starts]
         return _group(nq, *(np.concatenate([p[k] for p in parts]) for k in range(3)))
 
-    def _slots_in_use(self) -> list[tuple[int, int]]:
-        return [slot for slot in self._slot if slot is not None]
-
     def _chunks(self) -> list[tuple[int, int, int]]:
         return list(zip(self._plan.starts, self._plan.widths, self._plan.prefixes, strict=True))
 
@@ -507,16 +487,15 @@ class PDQIndex:
         probe = np.repeat(np.arange(nz.shape[0], dtype=np.int64), cnt)
         idx = (starts[nz].astype(np.int64) - (ends - cnt)).take(probe)
         idx += np.arange(idx.shape[0], dtype=np.int64)
+        entries = self._tables[c].take(idx)
         if width == prefix:
-            return (nz // nmask).take(probe), self._tables[c].take(idx)
-        pair, shift = self._slot[c]  # type: ignore[misc]  # width > prefix: the chunk has a suffix slot
+            return (nz // nmask).take(probe), (entries & _POS_MASK).astype(np.int64)
         code = (
-            (np.minimum(budget, 8).astype(np.uint16) << 12)[None, :]
-            | ((qfull >> prefix) << 8).astype(np.uint16)[:, None]
+            (np.minimum(budget, 8).astype(np.uint32) << 8)[None, :]
+            | ((qfull >> prefix) << 4).astype(np.uint32)[:, None]
         ).ravel()
-        lut = _SUFFIX_LUTS[shift // 4]
-        sel = np.flatnonzero(lut.take(code[nz].take(probe) | self._suffixes[pair].take(idx)))
-        return (nz // nmask).take(probe.take(sel)), self._tables[c].take(idx.take(sel))
+        sel = np.flatnonzero(_SUFFIX_LUT.take(code[nz].take(probe) | (entries >> np.uint32(_POS_BITS))))
+        return (nz // nmask).take(probe.take(sel)), (entries.take(sel) & _POS_MASK).astype(np.int64)
 
     def _verify(
         self, qc: np.ndarray, t: int, qi: np.ndarray, pos: np.ndarray
@@ -578,8 +557,6 @@ class PDQIndex:
         for c in range(self._plan.m):
             arrays[f"table{c}"] = self._tables[c]
             arrays[f"offsets{c}"] = self._offsets[c]
-        for k, sfx in enumerate(self._suffixes):
-            arrays[f"suffixes{k}"] = sfx
         meta = {
             "widths": list(self._plan.widths),
             "prefixes": list(self._plan.prefixes),
@@ -620,16 +597,15 @@ class PDQIndex:
             id_order = _checked_id_order(meta, arrays, ids)
             tables = [arrays[f"table{c}"] for c in range(len(widths))]
             offsets = [arrays[f"offsets{c}"] for c in range(len(widths))]
-            suffixes = [arrays[f"suffixes{k}"] for k in range(len(index._suffixes))]
-            if any(sfx.dtype != np.uint8 or sfx.shape != (n,) for sfx in suffixes):
-                raise ValueError("suffix arrays are wrong")
-            for p, tab, off in zip(prefixes, tables, offsets, strict=True):
+            for w, p, tab, off in zip(widths, prefixes, tables, offsets, strict=True):
                 if tab.shape != (n,) or off.shape != ((1 << p) + 1,) or tab.dtype != np.uint32:
                     raise ValueError("table shapes are wrong")
                 if n and int(np.diff(off.astype(np.int64)).min()) < 0:
                     raise ValueError("table offsets are not monotonic")
-                if int(off[0]) != 0 or int(off[-1]) != n or (n and int(tab.max()) >= n):
+                if int(off[0]) != 0 or int(off[-1]) != n or (n and int((tab & _POS_MASK).max()) >= n):
                     raise ValueError("table offsets or positions are out of range")
+                if n and int(tab.max() >> np.uint32(_POS_BITS)) >> (w - p):
+                    raise ValueError("table suffix bits exceed the chunk width")
             n_dead = int(meta["n_dead"])
             if n_dead != n - int(np.bitwise_count(alive).sum()):
                 raise ValueError("tombstone count disagrees with the alive bitmap")
@@ -637,7 +613,7 @@ class PDQIndex:
             raise SnapshotCorruptError(f"{path}: inconsistent PDQ index snapshot ({exc})") from exc
         index._perm = perm.astype(np.uint16)
         index._cols, index._ids, index._alive, index._id_order = cols, ids, alive, id_order
-        index._tables, index._offsets, index._suffixes, index._n_dead = tables, offsets, suffixes, n_dead
+        index._tables, index._offsets, index._n_dead = tables, offsets, n_dead
         return index
 
 
