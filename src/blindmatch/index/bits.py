@@ -128,9 +128,9 @@ class ChunkPlan:
 
     ``starts[i]``/``widths[i]`` give chunk ``i``'s bit range. The low ``prefixes[i]`` bits of a chunk's key address
     a direct CSR offsets table (``2**prefix + 1`` entries, so the table stays a few MB); the remaining
-    ``widths[i] - prefixes[i]`` (at most 4) *suffix* bits are stored next to each table entry as a nibble and
+    ``widths[i] - prefixes[i]`` (at most 4) *suffix* bits are stored in the top bits of each table entry and
     checked while scanning a bucket. That makes chunks wider than the directly addressable size: fewer false
-    candidates reach the expensive random-access verification, at one byte per entry per chunk.
+    candidates reach the expensive random-access verification, at no extra memory.
     """
 
     starts: tuple[int, ...]

@@ -6,7 +6,7 @@ in at least one chunk, up to a small radius (see :func:`radii_for_threshold`). S
 few keys within that radius of the query's chunk, read the matching entries from a table, and verify each
 candidate's full distance. Nothing within ``t`` can be missed, so the result equals a brute-force scan.
 
-Layout (``N`` entries; default 11 chunks of 24/23 bits, 86 bytes per entry against 32 raw, 907 MB at 10M):
+Layout (``N`` entries; default 11 chunks of 24/23 bits, 80 bytes per entry against 32 raw, 847 MB at 10M):
 
 * ``cols``: the permuted hashes, shape ``(4, N)`` uint64 — one contiguous row per 64-bit word, so candidate
   verification gathers one word at a time and drops a candidate as soon as its partial distance exceeds ``t``;
@@ -14,10 +14,11 @@ Layout (``N`` entries; default 11 chunks of 24/23 bits, 86 bytes per entry again
   arrive in increasing order (the matcher's keys do) positions are sorted by id and a removal is a binary search;
   only out-of-order adds make the index keep ``id_order`` (uint32 positions sorted by id, 4 more bytes/entry);
 * ``alive``: tombstones, one bit per entry;
-* per chunk a CSR table: ``table`` (uint32 positions grouped by the chunk's low 20 bits, 4 bytes/entry),
-  ``offsets`` (``2**20 + 1`` uint32, so a probe is two array reads) and the chunk's remaining 3-4 *suffix* bits
-  packed as nibbles (0.5 byte/entry). Wider chunks mean far fewer false candidates; the suffix lets a bucket scan
-  drop most of them from sequential memory before the expensive random reads of ``cols``.
+* per chunk a CSR table: ``table`` (uint32 entries grouped by the chunk's low 20 bits, 4 bytes/entry) and
+  ``offsets`` (``2**20 + 1`` uint32, so a probe is two array reads). An entry is ``suffix << 28 | position``:
+  the chunk's remaining 3-4 *suffix* bits ride in the top bits (hence at most ``2**28 - 1`` entries). Wider
+  chunks mean far fewer false candidates; the suffix lets a bucket scan drop most of them from the same
+  sequential read that yields the positions, before the expensive random reads of ``cols``.
 
 Chunk count, measured in queries per CPU-second at t = 31 on 3 million uniform hashes: 11 chunks 4.2k, 13 chunks
 3.9k, 12 chunks 3.4k, 10 chunks (22-bit prefix) 3.8k. Fewer chunks need larger probe radii (many more buckets);
