@@ -201,10 +201,42 @@ def test_previous_format_is_refused_with_advice(tmp_path: Path) -> None:
 
 
 def test_nbytes_of_the_compact_layout() -> None:
-    """11 chunks, ascending int32 ids, no removals: 32 + 4 + 1/8 + 11 tables x 4 (suffix bits live in the table entries) plus fixed tables."""
+    """11 chunks, ascending int32 ids, no removals: 32 + 4 + 1/8 + 11 x 4 bytes per entry plus fixed tables."""
     n = 20000
     index = PDQIndex()
     index.add(np.arange(n), np.random.default_rng(6).integers(0, 256, (n, 32), dtype=np.uint8))
     fixed = PDQIndex().nbytes()
     per_entry = (index.nbytes() - fixed) / n
     assert per_entry == 80.125, per_entry
+
+
+@pytest.mark.parametrize(
+    ("plan", "bits", "message"),
+    [((16, 16), 1 << 28, "suffix bits exceed"), ((11, 20), 0x0FFFFFFF, "out of range")],
+)
+def test_table_entries_with_impossible_suffix_or_position_are_refused(
+    tmp_path: Path, plan: tuple[int, int], bits: int, message: str
+) -> None:
+    """Table entries pack ``suffix << 28 | position``; a suffix wider than the chunk or a position past the end
+    would make searches read garbage, so load refuses them."""
+    index = PDQIndex(chunks=plan[0], prefix_bits=plan[1])
+    index.add(np.arange(20), clustered(np.random.default_rng(8), 20, 3, 20))
+    path = tmp_path / "t.bmi"
+    index.save(path)
+    meta, arrays = snapshot_mod.read_snapshot(path, _KIND, 2)
+    arrays["table0"] = arrays["table0"] | np.uint32(bits)
+    snapshot_mod.write_snapshot(path, _KIND, 2, meta, arrays)
+    with pytest.raises(SnapshotCorruptError, match=message):
+        PDQIndex.load(path)
+
+
+def test_capacity_is_bounded_by_the_position_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blindmatch.index import CapacityError, pdq_index
+
+    assert pdq_index._MAX_ENTRIES == (1 << pdq_index._POS_BITS) - 1  # positions must fit below the suffix bits
+    monkeypatch.setattr(pdq_index, "_MAX_ENTRIES", 10)
+    index = PDQIndex()
+    index.add(np.arange(10), np.zeros((10, 32), np.uint8))
+    with pytest.raises(CapacityError):
+        index.add([10], np.zeros((1, 32), np.uint8))
+    assert len(index) == 10
