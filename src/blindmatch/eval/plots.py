@@ -50,6 +50,21 @@ def family_recall_figure(
     return Figure("Recall per transform family", caption, _png(fig))
 
 
+def single_recall_figure(
+    families: Sequence[str], recall: Sequence[float], series: str, title: str, caption: str
+) -> Figure:
+    """One bar per family (for results that have no dihedral counterpart)."""
+    fig, ax = plt.subplots(figsize=(9, 4))
+    x = np.arange(len(families))
+    ax.bar(x, recall, width=0.5, label=series)
+    ax.set_xticks(x, families, rotation=40, ha="right")
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("recall")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="lower left")
+    return Figure(title, caption, _png(fig))
+
+
 def transform_recall_figure(
     names: Sequence[str], recall: Sequence[float], recall_dihedral: Sequence[float | None], caption: str
 ) -> Figure:
