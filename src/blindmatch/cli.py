@@ -125,18 +125,11 @@ def hash_cmd(
             failed = True
             _emit({"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
             continue
-        out: dict[str, Any] = {
-            "path": str(path),
-            "pdq": h.pdq,
-            "quality": h.quality,
-            "md5": h.md5,
-            "sha1": h.sha1,
-            "sha256": h.sha256,
-        }
+        full = h.as_dict()
+        out: dict[str, object] = {"path": str(path)}  # as typed on the command line
+        out |= {k: full[k] for k in ("pdq", "quality", "md5", "sha1", "sha256", "dihedral") if k in full}
         if h.low_quality:
             out["low_quality"] = True
-        if h.dihedral is not None:
-            out["dihedral"] = list(h.dihedral)
         _emit(out)
     if failed:
         raise typer.Exit(EXIT_ERROR)

@@ -51,6 +51,26 @@ class FileHashes:
         """True if the PDQ hash is too unreliable to match on (quality < 50)."""
         return self.quality < QUALITY_THRESHOLD
 
+    def as_dict(self) -> dict[str, object]:
+        """Every field as JSON-ready data (the one place that spells them out for the CLI, API and scans)."""
+        out: dict[str, object] = {
+            "path": self.path,
+            "pdq": self.pdq,
+            "quality": self.quality,
+            "low_quality": self.low_quality,
+            "md5": self.md5,
+            "sha1": self.sha1,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "width": self.width,
+            "height": self.height,
+            "format": self.format,
+            "mode": self.mode,
+        }
+        if self.dihedral is not None:
+            out["dihedral"] = list(self.dihedral)
+        return out
+
 
 def hash_bytes(
     data: bytes | bytearray | memoryview,

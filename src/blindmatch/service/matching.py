@@ -29,6 +29,7 @@ from blindmatch.hashing.signals import (
 )
 from blindmatch.hashing.vpdq import VpdqHash
 from blindmatch.index.errors import MatchIndexError
+from blindmatch.index.exact_index import ExactHashIndex
 from blindmatch.index.pdq_index import PDQIndex
 from blindmatch.index.vpdq_index import VpdqIndex
 from blindmatch.lists.model import HashList, ListEntry
@@ -111,7 +112,7 @@ class LookupResult:
 
 @dataclass
 class _ListIndex:
-    """One list's searchable state: integer keys for entry ids, the PDQ index, exact-hash dictionaries."""
+    """One list's searchable state: integer keys for entry ids, the PDQ, exact-hash and video indexes."""
 
     name: str
     version: int = 0
@@ -122,7 +123,7 @@ class _ListIndex:
     keys: dict[str, int] = field(default_factory=dict)
     entry_of: dict[int, str] = field(default_factory=dict)
     pdq: PDQIndex = field(default_factory=PDQIndex)
-    exact: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    exact: dict[str, ExactHashIndex] = field(default_factory=dict)  # one per exact signal type
     #: Created on the first video entry (an empty PDQ index still costs its probe tables).
     vpdq: VpdqIndex | None = None
     value_of: dict[int, tuple[str, str]] = field(default_factory=dict)
@@ -133,19 +134,20 @@ class _ListIndex:
         if key is None:
             return
         self.entry_of.pop(key, None)
-        signal, value = self.value_of.pop(key)
+        signal, _ = self.value_of.pop(key)
         if signal == SignalType.PDQ.value:
             self.pdq.remove([key], missing_ok=True)
-        elif signal == SignalType.VPDQ.value and self.vpdq is not None:
-            self.vpdq.remove(str(key))
-        else:
-            bucket = self.exact.get(signal, {})
-            holders = bucket.get(value, [])
-            if key in holders:
-                holders.remove(key)
-            if not holders:
-                bucket.pop(value, None)
+        elif signal == SignalType.VPDQ.value:
+            if self.vpdq is not None:
+                self.vpdq.remove(str(key))
+        elif signal in self.exact:
+            self.exact[signal].remove([key], missing_ok=True)
         self.dirty = True
+
+    def add_exact(self, signal: str, key: int, value: str) -> None:
+        if signal not in self.exact:
+            self.exact[signal] = ExactHashIndex(signal)
+        self.exact[signal].add([key], [value])
 
     def add_video(self, key: int, compact: str) -> None:
         if self.vpdq is None:
@@ -170,7 +172,7 @@ class _ListIndex:
             elif signal == SignalType.VPDQ.value:
                 self.add_video(key, e.value)
             elif SignalType(signal) in EXACT_SIGNAL_TYPES:
-                self.exact.setdefault(signal, {}).setdefault(e.value, []).append(key)
+                self.add_exact(signal, key, e.value)
         if pdq_keys:
             arr = np.frombuffer(b"".join(pdq_hashes), dtype=np.uint8).reshape(-1, 32)
             self.pdq.add(np.asarray(pdq_keys, dtype=np.int64), arr)
@@ -222,7 +224,7 @@ class _ListIndex:
             if signal == SignalType.VPDQ.value:
                 idx.add_video(key, value)
             elif signal != SignalType.PDQ.value:
-                idx.exact.setdefault(signal, {}).setdefault(value, []).append(key)
+                idx.add_exact(signal, key, value)
         pdq_count = sum(1 for s, _ in idx.value_of.values() if s == SignalType.PDQ.value)
         if pdq_count != len(idx.pdq):
             raise ValueError(f"snapshot of {name!r}: {pdq_count} PDQ entries in meta, {len(idx.pdq)} in index")
@@ -341,7 +343,8 @@ class Matcher:
                             k = (hl.name, key)
                             found[k] = min(dist, found.get(k, dist))
                 else:
-                    for key in idx.exact.get(st.value, {}).get(canonical, []):
+                    exact = idx.exact.get(st.value)
+                    for key in exact.lookup(canonical).tolist() if exact is not None else []:
                         found[(hl.name, key)] = 0
             wanted: dict[str, dict[str, int]] = {}
             pct_of: dict[tuple[str, str], tuple[float, float]] = {}

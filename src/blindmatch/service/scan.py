@@ -72,16 +72,9 @@ def scan_file(
         matcher.lookup(SignalType.SHA256, h.sha256, lists=lists),
     ]
     matches = [m.as_dict() for r in results for m in r.matches]
-    record: dict[str, object] = {
-        "path": str(path),
-        "pdq": h.pdq,
-        "quality": h.quality,
-        "low_quality": h.low_quality,
-        "md5": h.md5,
-        "sha256": h.sha256,
-        "matched": bool(matches),
-        "matches": matches,
-    }
+    full = h.as_dict()
+    record = {k: full[k] for k in ("path", "pdq", "quality", "low_quality", "md5", "sha256")}
+    record |= {"matched": bool(matches), "matches": matches}
     return ScanResult(str(path), record, bool(matches), False)
 
 

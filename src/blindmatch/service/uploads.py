@@ -37,20 +37,6 @@ def hash_upload(upload: UploadFile, settings: Settings, *, fast: bool = False, d
 
 
 def file_hashes_dict(h: FileHashes) -> dict[str, object]:
-    out: dict[str, object] = {
-        "filename": h.path,
-        "pdq": h.pdq,
-        "quality": h.quality,
-        "low_quality": h.low_quality,
-        "md5": h.md5,
-        "sha1": h.sha1,
-        "sha256": h.sha256,
-        "size_bytes": h.size_bytes,
-        "width": h.width,
-        "height": h.height,
-        "format": h.format,
-        "mode": h.mode,
-    }
-    if h.dihedral is not None:
-        out["dihedral"] = list(h.dihedral)
-    return out
+    """The API's view: every field, with the upload's name under ``filename`` (it is not a server path)."""
+    out = h.as_dict()
+    return {"filename": out.pop("path"), **out}
