@@ -27,8 +27,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser-deps
 	$(BIN)/pytest -q
+
+# The console's browser tests drive Debian's chromium through Playwright (never a browser Playwright downloads).
+# Installed only when missing; non-interactive so it works under CI=true with no stdin (as root).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "browser-deps: /usr/bin/chromium missing; run as root to apt-get it" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y --no-install-recommends chromium </dev/null \
+	    || { apt-get update -q </dev/null && apt-get install -y --no-install-recommends chromium </dev/null; }; \
+	fi
 
 test: lint typecheck pytest
 
