@@ -318,7 +318,8 @@ def test_three_way_cuckoo_table_end_to_end() -> None:
     client = VoucherClient(table, scheme, ClientAccount.create("a", 2), cfg)
     server = VoucherServer(built.custodian.alpha, {table.root[:8]}, cfg, verify=lambda h: True)
     v = client.make_voucher(listed[0])
-    assert len(v) == cfg.voucher_bytes == 27 + 2 * (32 + 3 * 24) + 2 + 64 + 12 + 34 + 8 + 32
+    # header, 2 entries, payload length, share, inner nonce, count + 1 hash slot + metadata length, metadata, tags
+    assert len(v) == cfg.voucher_bytes == 27 + 2 * (32 + 3 * 24) + 2 + 64 + 12 + 35 + 8 + 32
     assert server.receive("a", v).opened
     assert not server.receive("a", client.make_voucher(os.urandom(32))).opened
     assert server.receive("a", client.make_voucher(os.urandom(32), synthetic=True)).opened

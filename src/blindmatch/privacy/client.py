@@ -31,7 +31,7 @@ from .published import VerifiedTable
 from .scheme import TokenScheme, check_pdq_bytes
 from .shamir import PRIME, SharingPolynomial
 from .table import cuckoo_positions, token_point
-from .wire import INNER_NONCE, WRAP_BYTES, Entry, WireVoucher, entry_bytes, payload_bytes
+from .wire import INNER_AAD, INNER_NONCE, WRAP_BYTES, Entry, WireVoucher, entry_bytes, payload_bytes
 
 __all__ = ["ClientAccount", "TokenBudgetError", "VoucherClient", "VoucherConfig"]
 
@@ -57,6 +57,9 @@ class VoucherConfig:
     cuckoo_ways: int = 3
     #: how many entries a synthetic voucher opens, as (count, weight); should mimic real matches (see spec §6).
     synthetic_open_counts: tuple[tuple[int, float], ...] = ((1, 1.0),)
+    #: hash slots in the inner layer: an image uses one, a video up to this many frame hashes (one voucher per
+    #: video, so a video counts once toward the threshold). Fixed per deployment: every voucher has every slot.
+    item_hashes: int = 1
 
     def __post_init__(self) -> None:
         if not 1 <= self.token_count <= 4096:
@@ -65,6 +68,8 @@ class VoucherConfig:
             raise VoucherError("metadata_bytes must be between 0 and 4096")
         if not 0.0 <= self.synthetic_probability < 1.0:
             raise VoucherError("synthetic_probability must be in [0, 1)")
+        if not 1 <= self.item_hashes <= 16:
+            raise VoucherError("item_hashes must be between 1 and 16")
         if self.cuckoo_ways not in (2, 3):
             raise VoucherError("cuckoo_ways must be 2 or 3")
         if self.max_synthetic is not None and self.max_synthetic < 0:
@@ -92,7 +97,12 @@ class VoucherConfig:
 
     @property
     def voucher_bytes(self) -> int:
-        return 27 + self.token_count * entry_bytes(self.cuckoo_ways) + 2 + payload_bytes(self.metadata_bytes)
+        return (
+            27
+            + self.token_count * entry_bytes(self.cuckoo_ways)
+            + 2
+            + payload_bytes(self.metadata_bytes, self.item_hashes)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +160,26 @@ class VoucherClient:
         *,
         synthetic: bool | None = None,
     ) -> bytes:
-        """Encrypt one media item's voucher. ``synthetic=None`` flips the configured coin (tests may force it)."""
-        pdq = check_pdq_bytes(pdq_hash)
+        """Encrypt one image's voucher. ``synthetic=None`` flips the configured coin (tests may force it)."""
+        return self.make_item_voucher([(pdq_hash, margins)], metadata, synthetic=synthetic)
+
+    def make_item_voucher(
+        self,
+        hashes: Sequence[tuple[bytes, np.ndarray | None]],
+        metadata: bytes = b"",
+        *,
+        synthetic: bool | None = None,
+    ) -> bytes:
+        """Encrypt one voucher for an item with one or more PDQ hashes (a video: its representative frames).
+
+        The fixed token budget is shared between the hashes by taking their ranked tokens in turn (each hash's
+        most likely tokens first), so a video voucher is exactly as large as an image voucher and any frame whose
+        token is in the table opens it. The inner layer carries all the hashes for the server's verification."""
+        if not hashes:
+            raise VoucherError("an item needs at least one PDQ hash")
+        if len(hashes) > self.config.item_hashes:
+            raise VoucherError(f"{len(hashes)} hashes for one item, vouchers hold {self.config.item_hashes}")
+        pdqs = [check_pdq_bytes(h) for h, _ in hashes]
         if len(metadata) > self.config.metadata_bytes:
             raise VoucherError(f"metadata is {len(metadata)} bytes, the fixed area holds {self.config.metadata_bytes}")
         if synthetic is None:
@@ -162,12 +190,7 @@ class VoucherClient:
             self.synthetic_sent += 1
         tokens: list[bytes] = []
         if not synthetic:
-            marg = margins if margins is not None else np.zeros(256, dtype=np.float64)
-            tokens = list(dict.fromkeys(self.scheme.query_tokens(pdq, marg)))
-            if len(tokens) > self.config.token_count:
-                raise TokenBudgetError(
-                    f"{self.scheme.name} produced {len(tokens)} tokens, vouchers hold {self.config.token_count}"
-                )
+            tokens = self._item_tokens(pdqs, [m for _, m in hashes])
         voucher_id = secrets.token_bytes(16)
         table_id = self.table.root[:8]
         item_key = secrets.token_bytes(ITEM_KEY_BYTES)
@@ -181,21 +204,45 @@ class VoucherClient:
                 entries[idx] = self._synthetic_entry(voucher_id, item_key)
             x = secrets.randbelow(PRIME - 1) + 1
             share = (x, secrets.randbelow(PRIME))
-            inner = secrets.token_bytes(payload_bytes(self.config.metadata_bytes) - 64 - 16)
+            inner = secrets.token_bytes(payload_bytes(self.config.metadata_bytes, self.config.item_hashes) - 64 - 16)
         else:
             for idx, tok in zip(self._rng.sample(range(self.config.token_count), len(tokens)), tokens, strict=True):
                 entries[idx] = self._token_entry(tok, voucher_id, item_key)
             share = self.account.polynomial.share()
-            inner = self._inner_ciphertext(pdq, metadata, voucher_id)
+            inner = self._inner_ciphertext(pdqs, metadata, voucher_id)
         header = WireVoucher(voucher_id, table_id, tuple(entries), b"").header()
         plain = share[0].to_bytes(32, "little") + share[1].to_bytes(32, "little") + inner
         payload = AESGCM(payload_key(item_key)).encrypt(_ZERO_NONCE, plain, header + self._binding)
         return WireVoucher(voucher_id, table_id, tuple(entries), payload).encode()
 
-    def _inner_ciphertext(self, pdq: bytes, metadata: bytes, voucher_id: bytes) -> bytes:
-        body = pdq + struct.pack(">H", len(metadata)) + metadata.ljust(self.config.metadata_bytes, b"\x00")
+    def _item_tokens(self, pdqs: Sequence[bytes], margins: Sequence[np.ndarray | None]) -> list[bytes]:
+        """The hashes' ranked token lists interleaved (rank 0 of every hash, then rank 1, ...), deduplicated.
+
+        One hash must fit the budget on its own (that is the scheme's contract); several share it."""
+        per_hash = []
+        for pdq, marg in zip(pdqs, margins, strict=True):
+            m = marg if marg is not None else np.zeros(256, dtype=np.float64)
+            toks = list(dict.fromkeys(self.scheme.query_tokens(pdq, m)))
+            if len(toks) > self.config.token_count:
+                raise TokenBudgetError(
+                    f"{self.scheme.name} produced {len(toks)} tokens, vouchers hold {self.config.token_count}"
+                )
+            per_hash.append(toks)
+        if len(per_hash) == 1:
+            return per_hash[0]
+        out: dict[bytes, None] = {}
+        for rank in range(max(len(t) for t in per_hash)):
+            for toks in per_hash:
+                if rank < len(toks) and len(out) < self.config.token_count:
+                    out.setdefault(toks[rank], None)
+        return list(out)
+
+    def _inner_ciphertext(self, pdqs: Sequence[bytes], metadata: bytes, voucher_id: bytes) -> bytes:
+        slots = b"".join(pdqs).ljust(32 * self.config.item_hashes, b"\x00")
+        body = bytes([len(pdqs)]) + slots + struct.pack(">H", len(metadata))
+        body += metadata.ljust(self.config.metadata_bytes, b"\x00")
         nonce = secrets.token_bytes(INNER_NONCE)
-        return nonce + self._inner.encrypt(nonce, body, b"blindmatch/inner/v1" + voucher_id)
+        return nonce + self._inner.encrypt(nonce, body, INNER_AAD + voucher_id)
 
     def _random_entry(self) -> Entry:
         ways = self.config.cuckoo_ways

@@ -37,7 +37,7 @@ from .errors import (
 from .group import Point, Scalar
 from .kdf import ITEM_KEY_BYTES, account_binding, inner_key, payload_key, wrap_pad
 from .shamir import PRIME, recover_secret
-from .wire import INNER_NONCE, WireVoucher
+from .wire import INNER_AAD, INNER_NONCE, WireVoucher
 
 __all__ = [
     "AccountState",
@@ -52,6 +52,8 @@ __all__ = [
 
 _ZERO_NONCE = bytes(12)
 VerifyFn = Callable[[str], object]
+#: Verifies an item with several hashes (a video's frames) as a whole; falsy result = not a match.
+VerifyManyFn = Callable[[tuple[str, ...]], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +67,14 @@ class OpenedShare:
 
 @dataclass(frozen=True, slots=True)
 class VerifiedMatch:
+    """A verified match: ``pdq_hex`` is the item's hash that verified (for a video, the first matching frame);
+    ``item_hashes`` all the hashes the item's voucher carried (one for an image, frames for a video)."""
+
     voucher_id: bytes
     pdq_hex: str
     metadata: bytes
     match: object
+    item_hashes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +175,11 @@ class VoucherServer:
         store: AccountStateStore | None = None,
         *,
         search_budget: int = 2000,
+        verify_many: VerifyManyFn | None = None,
     ) -> None:
+        """``verify`` checks one decrypted PDQ hash against the list; ``verify_many``, when given, checks the
+        hashes of a multi-hash item (a video) together — without it the first hash that verifies wins."""
+        self.verify_many = verify_many
         self.alpha = alpha
         self.table_ids = set(table_ids)
         self.config = config
@@ -207,6 +217,7 @@ class VoucherServer:
             token_count=self.config.token_count,
             metadata_bytes=self.config.metadata_bytes,
             ways=self.config.cuckoo_ways,
+            item_hashes=self.config.item_hashes,
         )
         if v.table_id not in self.table_ids:
             raise WrongTableError(f"voucher made against unknown table {v.table_id.hex()}")
@@ -260,10 +271,35 @@ class VoucherServer:
             return key.decrypt(
                 share.inner[:INNER_NONCE],
                 share.inner[INNER_NONCE:],
-                b"blindmatch/inner/v1" + share.voucher_id,
+                INNER_AAD + share.voucher_id,
             )
         except InvalidTag:
             return None
+
+    def _verify_item(self, hashes: tuple[str, ...]) -> tuple[str, object] | None:
+        if len(hashes) > 1 and self.verify_many is not None:
+            result = self.verify_many(hashes)
+            return (hashes[0], result) if _verify_flag(result) else None
+        for h in hashes:
+            result = self.verify(h)
+            if _verify_flag(result):
+                return h, result
+        return None
+
+    def _parse_inner(self, body: bytes) -> tuple[tuple[str, ...], bytes] | None:
+        """``n | n hashes in item_hashes slots | u16 metadata length | metadata``; None when malformed."""
+        slots = self.config.item_hashes
+        if len(body) < 1 + 32 * slots + 2:
+            return None
+        n = body[0]
+        if not 1 <= n <= slots:
+            return None
+        hashes = tuple(body[1 + 32 * i : 33 + 32 * i].hex() for i in range(n))
+        (mlen,) = struct.unpack_from(">H", body, 1 + 32 * slots)
+        start = 1 + 32 * slots + 2
+        if mlen > self.config.metadata_bytes or start + mlen > len(body):
+            return None
+        return hashes, body[start : start + mlen]
 
     def _try_recover(self, state: AccountState) -> ThresholdEvent | None:
         """Attempt key recovery, with work bounded so a client flooding synthetic shares cannot burn CPU.
@@ -311,12 +347,14 @@ class VoucherServer:
             if body is None:
                 synthetic += 1
                 continue
-            pdq_hex = body[:32].hex()
-            (mlen,) = struct.unpack_from(">H", body, 32)
-            metadata = body[34 : 34 + mlen]
-            result = self.verify(pdq_hex)
-            if _verify_flag(result):
-                matches.append(VerifiedMatch(s.voucher_id, pdq_hex, metadata, result))
+            parsed = self._parse_inner(body)
+            if parsed is None:  # authenticated under the account key but malformed: a broken or hostile client
+                state.bump("malformed_inner")
+                continue
+            hashes, metadata = parsed
+            verified = self._verify_item(hashes)
+            if verified is not None:
+                matches.append(VerifiedMatch(s.voucher_id, verified[0], metadata, verified[1], hashes))
             else:
                 collisions += 1
         state.bump("synthetic", synthetic)

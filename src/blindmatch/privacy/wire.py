@@ -4,9 +4,11 @@
 payload`` where an *entry* is ``Q (32) | wrap₁ (24) | … | wrap_d (24)`` (``d`` = the table's cuckoo hash
 functions, 2 or 3) and a *wrap* is ``item key ⊕ pad (16) | check (8)``. The payload is ``AES-256-GCM(SHA-256(item key),
 nonce 0, share x (32) | share y (32) | inner ciphertext)`` and the inner ciphertext ``nonce (12) |
-AES-256-GCM(inner key, nonce, PDQ (32) | u16 metadata length | metadata | zero pad)``. Every voucher made with
-one configuration has the same size: the token count is padded and the metadata area is fixed, so sizes say
-nothing about the image or whether it matched.
+AES-256-GCM(inner key, nonce, n u8 | n PDQ hashes (32 each), zero-padded to the configured item_hashes slots |
+u16 metadata length | metadata | zero pad)``. An image carries one hash; a video carries up to ``item_hashes``
+frame hashes in one voucher, so that one video is one share and counts once toward the threshold. Every voucher
+made with one configuration has the same size: the token count is padded, the hash slots and the metadata area
+are fixed, so sizes say nothing about the item, whether it is a video, or whether it matched.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from .errors import DecodeError, VoucherError
 
 __all__ = [
     "ENTRY_BYTES",
+    "INNER_AAD",
     "VOUCHER_VERSION",
     "WRAP_BYTES",
     "Entry",
     "WireVoucher",
     "entry_bytes",
+    "inner_body_bytes",
     "payload_bytes",
 ]
 
@@ -39,11 +43,18 @@ def entry_bytes(ways: int) -> int:
 _HEADER = struct.Struct(">B16s8sH")
 GCM_TAG = 16
 INNER_NONCE = 12
+#: associated-data prefix of the inner layer (v2: hash count and fixed hash slots), followed by the voucher id.
+INNER_AAD = b"blindmatch/inner/v2"
 
 
-def payload_bytes(metadata_bytes: int) -> int:
-    """Size of the payload ciphertext for a given fixed metadata area."""
-    inner = INNER_NONCE + 32 + 2 + metadata_bytes + GCM_TAG
+def inner_body_bytes(metadata_bytes: int, item_hashes: int = 1) -> int:
+    """Plaintext size of the inner layer: hash count, fixed hash slots, metadata length and fixed metadata area."""
+    return 1 + 32 * item_hashes + 2 + metadata_bytes
+
+
+def payload_bytes(metadata_bytes: int, item_hashes: int = 1) -> int:
+    """Size of the payload ciphertext for a given fixed metadata area and number of hash slots."""
+    inner = INNER_NONCE + inner_body_bytes(metadata_bytes, item_hashes) + GCM_TAG
     return 64 + inner + GCM_TAG
 
 
@@ -69,7 +80,9 @@ class WireVoucher:
         return self.header() + body + struct.pack(">H", len(self.payload)) + self.payload
 
     @classmethod
-    def decode(cls, data: bytes, *, token_count: int, metadata_bytes: int, ways: int = 3) -> WireVoucher:
+    def decode(
+        cls, data: bytes, *, token_count: int, metadata_bytes: int, ways: int = 3, item_hashes: int = 1
+    ) -> WireVoucher:
         """Parse a voucher that must have exactly the configured token count and payload size."""
         if not isinstance(data, (bytes, bytearray)):
             raise DecodeError("voucher must be bytes")
@@ -81,7 +94,7 @@ class WireVoucher:
             raise DecodeError(f"unsupported voucher version {version}")
         if count != token_count:
             raise VoucherError(f"voucher has {count} token entries, this server requires exactly {token_count}")
-        want_payload = payload_bytes(metadata_bytes)
+        want_payload = payload_bytes(metadata_bytes, item_hashes)
         size = entry_bytes(ways)
         total = _HEADER.size + count * size + 2 + want_payload
         if len(data) != total:
