@@ -18,6 +18,7 @@ MODEL_MODULES = (
     "blindmatch.service.storage.models",
     "blindmatch.service.storage.relay",
     "blindmatch.service.detection",
+    "blindmatch.service.storage.moderation",
 )
 
 
