@@ -1,0 +1,28 @@
+"""The moderation console: server-rendered pages (Jinja2 + htmx, no build step) over the moderation facade.
+
+:func:`install_console` is the one call ``create_app`` makes: the routes under ``/console``, the static files
+under ``/console/static``, and the per-app runtime (cookie settings, login rate limiter).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from blindmatch.service.console.routes import router
+from blindmatch.service.console.runtime import ConsoleRuntime
+from blindmatch.service.console.security import ConsoleConfig, LoginRateLimiter
+
+__all__ = ["STATIC_DIR", "install_console", "router"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def install_console(app: FastAPI, config: ConsoleConfig | None = None) -> None:
+    """Add the console to ``app`` (which must register ``services["moderation"]``)."""
+    config = config or ConsoleConfig.from_env()
+    app.state.console = ConsoleRuntime(config=config, limiter=LoginRateLimiter(config))
+    app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
