@@ -21,6 +21,7 @@ from blindmatch.lists.errors import ListError
 from blindmatch.media import MediaError
 from blindmatch.service.auth import ApiKeyRing
 from blindmatch.service.config import Settings
+from blindmatch.service.console import install_console
 from blindmatch.service.deps import AppState
 from blindmatch.service.matching import Matcher, UnknownListError
 from blindmatch.service.routes_api import router as api_router
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hma_router)
     app.include_router(relay_router)
     app.include_router(detection_router)
+    install_console(app)  # /console pages and /console/static
 
     for exc_class, status in _ERROR_STATUS:
         app.add_exception_handler(exc_class, _error_handler(status))

@@ -11,9 +11,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from blindmatch.service.console.demo import ensure_demo_staff
 from blindmatch.service.console.routes import router
 from blindmatch.service.console.runtime import ConsoleRuntime
 from blindmatch.service.console.security import ConsoleConfig, LoginRateLimiter
+from blindmatch.service.deps import AppState
+from blindmatch.service.moderation import ModerationService
 
 __all__ = ["STATIC_DIR", "install_console", "router"]
 
@@ -21,8 +24,15 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def install_console(app: FastAPI, config: ConsoleConfig | None = None) -> None:
-    """Add the console to ``app`` (which must register ``services["moderation"]``)."""
+    """Add the console to ``app`` (whose state must register ``services["moderation"]``).
+
+    In demo mode (``make run``) it also creates the demo staff accounts, so the login page is usable at once."""
     config = config or ConsoleConfig.from_env()
     app.state.console = ConsoleRuntime(config=config, limiter=LoginRateLimiter(config))
+    state = getattr(app.state, "blindmatch", None)
+    if isinstance(state, AppState) and state.settings.demo:
+        service = state.services.get("moderation")
+        if isinstance(service, ModerationService):
+            ensure_demo_staff(service, state.settings.data_dir)
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
