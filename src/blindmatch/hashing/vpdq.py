@@ -301,6 +301,7 @@ def hash_video(
     fast: bool = False,
     threads: int = 1,
     frame_pdq: FramePdq = "banded",
+    results: list[PdqResult] | None = None,
 ) -> VpdqHash:
     """vPDQ of a video file or its bytes.
 
@@ -309,8 +310,9 @@ def hash_video(
     exceeds it, and ``fast`` lets the decoder skip work when sampling (see
     :meth:`blindmatch.media.video.VideoReader.frames`); both trade a few bits of agreement with the reference
     for speed. ``frame_pdq="exact"`` hashes each frame with the bit-exact (slower) PDQ instead of
-    :func:`pdq_from_rgb_banded`. Errors: :class:`blindmatch.media.video.VideoError` subclasses and
-    :class:`blindmatch.media.MediaReadError`.
+    :func:`pdq_from_rgb_banded`. ``results``, when given, receives each frame's full :class:`PdqResult` (the
+    per-bit margins that private matching's token ranking needs).
+    Errors: :class:`blindmatch.media.video.VideoError` subclasses and :class:`blindmatch.media.MediaReadError`.
     """
     if frame_pdq not in ("banded", "exact"):
         raise ValueError(f"frame_pdq must be 'banded' or 'exact', got {frame_pdq!r}")
@@ -320,6 +322,8 @@ def hash_video(
         for frame in reader.frames(seconds_per_frame=seconds_per_frame, max_side=max_side, fast=fast, threads=threads):
             result = hasher(frame.rgb)
             frames.append(VpdqFrame(frame.index, result.quality, result.hash, frame.timestamp))
+            if results is not None:
+                results.append(result)
         info, stats = reader.info, reader.stats
     duration = stats.duration if stats is not None else info.duration
     return VpdqHash(tuple(frames), duration, info.fps, (info.width, info.height))
@@ -338,6 +342,40 @@ def pdq_words(hashes: Iterable[str]) -> npt.NDArray[np.uint64]:
 def distinct_hashes(video: VpdqHash, quality: int = DEFAULT_QUALITY) -> list[str]:
     """The distinct frame hashes of quality >= ``quality``, in first-seen order."""
     return list(dict.fromkeys(f.pdq for f in video.frames if f.quality >= quality))
+
+
+def representative_frames(video: VpdqHash, count: int, quality: int = DEFAULT_QUALITY) -> list[str]:
+    """Up to ``count`` distinct good-quality frame hashes spread evenly over the video (first and last included).
+
+    What a client puts in one private-matching voucher: a listed video is stored with all its distinct frames,
+    so a copy (re-encoded, trimmed, letterboxed) matches on any of them; spreading the picks over time keeps a
+    trimmed copy's frames from all landing in the cut part. Deterministic, so a resend gives the same frames."""
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    frames = distinct_hashes(video, quality)
+    if len(frames) <= count:
+        return frames
+    if count == 1:
+        return [frames[len(frames) // 2]]
+    step = (len(frames) - 1) / (count - 1)
+    return [frames[round(i * step)] for i in range(count)]
+
+
+def voucher_frames(
+    source: VideoSource,
+    count: int,
+    *,
+    seconds_per_frame: float | None = 1.0,
+    limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
+) -> list[PdqResult]:
+    """Hash a video and return the :func:`representative_frames` with their full PDQ results (hash + margins):
+    what a messenger client puts into a video's one private-matching voucher."""
+    results: list[PdqResult] = []
+    video = hash_video(source, seconds_per_frame=seconds_per_frame, limits=limits, results=results)
+    first: dict[str, PdqResult] = {}
+    for r in results:
+        first.setdefault(r.hash, r)
+    return [first[h] for h in representative_frames(video, count)]
 
 
 def _matched_rows(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64], distance: int) -> npt.NDArray[np.bool_]:

@@ -313,11 +313,14 @@ class Matcher:
         quality: int | None = None,
         threshold: int | None = None,
         dihedral: Sequence[str] = (),
+        video_target_pct: float | None = None,
     ) -> LookupResult:
         """Match one hash. PDQ queries below quality 50 are flagged and not matched.
 
         ``dihedral`` may carry the query image's other 7 dihedral PDQ hashes (rotations and flips); an entry
-        matched by several is reported once, with its smallest distance.
+        matched by several is reported once, with its smallest distance. ``video_target_pct`` overrides the vPDQ
+        rule's share of a listed video's frames that must match (default 80 %): private matching sees only a few
+        frames of a video and verifies them frame by frame (``0`` = any frame within the distance).
         """
         st = parse_signal_type(signal_type)
         canonical = normalize_hash(st, value)
@@ -331,7 +334,13 @@ class Matcher:
             found: dict[tuple[str, int], int] = {}
             for hl, idx in targets:
                 if st is SignalType.VPDQ:
-                    hits = idx.vpdq.search(VpdqHash.from_compact(canonical)) if idx.vpdq is not None else []
+                    query = VpdqHash.from_compact(canonical)
+                    if idx.vpdq is None:
+                        hits = []
+                    elif video_target_pct is None:
+                        hits = idx.vpdq.search(query)
+                    else:
+                        hits = idx.vpdq.search(query, target_pct=video_target_pct)
                     for vm in hits:
                         found[(hl.name, int(vm.video_id))] = 0
                         video_pct[(hl.name, int(vm.video_id))] = (vm.query_pct, vm.target_pct)
