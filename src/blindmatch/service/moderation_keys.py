@@ -1,0 +1,114 @@
+"""The moderation service's secrets on disk: the evidence key ring and the audit anchor (key and head file).
+
+All are files in ``data_dir/moderation/`` created with mode 0600 from the first byte (temporary file, then an
+atomic rename), so a half-written key is never read and no other local user can read one. The evidence key id is
+derived from the key (first 16 hex digits of its SHA-256), so an item names its key without the id being a secret.
+Older evidence keys (``evidence-old-*.key``) stay readable after a rotation.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from blindmatch.moderation.audit import HeadAnchor, sign_anchor
+from blindmatch.moderation.errors import AuditChainError, ModerationInputError
+from blindmatch.moderation.evidence import EvidenceKey, EvidenceKeyRing
+
+__all__ = ["AnchorStore", "load_evidence_ring", "read_or_create_secret", "rotate_evidence_key", "write_secret"]
+
+
+def write_secret(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def read_or_create_secret(path: Path, size: int = 32) -> bytes:
+    """The key in ``path``, created (random) if absent; two processes starting at once agree on one key."""
+    with _locked(path.with_name(path.name + ".lock")):
+        if path.exists():
+            data = path.read_bytes()
+            if len(data) != size:
+                raise ModerationInputError(f"{path} must hold {size} bytes, it holds {len(data)}")
+            return data
+        data = os.urandom(size)
+        write_secret(path, data)
+        return data
+
+
+def _key(data: bytes) -> EvidenceKey:
+    return EvidenceKey(hashlib.sha256(data).hexdigest()[:16], data)
+
+
+def load_evidence_ring(directory: Path) -> EvidenceKeyRing:
+    current = _key(read_or_create_secret(directory / "evidence.key"))
+    older = {}
+    for p in sorted(directory.glob("evidence-old-*.key")):
+        k = _key(p.read_bytes())
+        older[k.key_id] = k
+    return EvidenceKeyRing(current, older)
+
+
+def rotate_evidence_key(directory: Path) -> str:
+    """Keep the current key as ``evidence-old-<id>.key`` and start a new one; returns the new key id."""
+    current = directory / "evidence.key"
+    old = _key(read_or_create_secret(current))
+    write_secret(directory / f"evidence-old-{old.key_id}.key", old.key)
+    new = os.urandom(32)
+    write_secret(current, new)
+    return _key(new).key_id
+
+
+class AnchorStore:
+    """``audit-anchor.json``: the newest audited (seq, hash), HMAC'd with ``audit-anchor.key``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "audit-anchor.json"
+        self.key = read_or_create_secret(directory / "audit-anchor.key")
+        self._lock = directory / "audit-anchor.lock"
+
+    def read(self) -> HeadAnchor | None:
+        if not self.path.exists():
+            return None
+        try:
+            return HeadAnchor.from_json(json.loads(self.path.read_bytes()))
+        except (OSError, ValueError) as exc:
+            raise AuditChainError(f"cannot read the audit anchor {self.path}: {exc}") from None
+
+    def advance(self, seq: int, head_hash: str) -> None:
+        """Move the anchor forward to (seq, hash); never backward (a slower writer must not undo a newer one)."""
+        with _locked(self._lock):
+            try:
+                current = self.read()
+            except AuditChainError:
+                current = None
+            if current is not None and current.seq >= seq:
+                return
+            write_secret(self.path, json.dumps(sign_anchor(self.key, seq, head_hash).to_json()).encode())
