@@ -19,14 +19,32 @@ from blindmatch.hashing.signals import InvalidHashError, UnknownSignalTypeError
 from blindmatch.index.errors import MatchIndexError
 from blindmatch.lists.errors import ListError
 from blindmatch.media import MediaError
+from blindmatch.moderation.errors import (
+    AppealError,
+    AuditChainError,
+    AuthenticationError,
+    EvidenceIntegrityError,
+    EvidencePurgedError,
+    InvalidTransitionError,
+    LegalHoldError,
+    ModerationError,
+    NotFoundError,
+    PermissionDeniedError,
+    SameReviewerError,
+    StaffExistsError,
+    TwoPersonRuleError,
+)
 from blindmatch.service.auth import ApiKeyRing
 from blindmatch.service.config import Settings
 from blindmatch.service.console import install_console
 from blindmatch.service.deps import AppState
 from blindmatch.service.matching import Matcher, UnknownListError
+from blindmatch.service.moderation import ModerationConfig, ModerationService
+from blindmatch.service.moderation_intake import match_bytes
 from blindmatch.service.routes_api import router as api_router
 from blindmatch.service.routes_detection import router as detection_router
 from blindmatch.service.routes_hma import router as hma_router
+from blindmatch.service.routes_moderation import router as moderation_router
 from blindmatch.service.routes_relay import router as relay_router
 from blindmatch.service.storage.database import Database
 from blindmatch.service.storage.errors import ListExistsError, ListNotFoundError, StorageError
@@ -49,6 +67,19 @@ _ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnknownListError, 404),
     (ListExistsError, 409),
     (StorageError, 500),
+    (ModerationError, 400),
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (NotFoundError, 404),
+    (StaffExistsError, 409),
+    (InvalidTransitionError, 409),
+    (TwoPersonRuleError, 409),
+    (SameReviewerError, 409),
+    (AppealError, 409),
+    (LegalHoldError, 409),
+    (EvidencePurgedError, 410),
+    (EvidenceIntegrityError, 500),
+    (AuditChainError, 500),
 )
 
 
@@ -97,10 +128,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.blindmatch = AppState(
         settings=settings, keys=keys, services={"db": db, "store": store, "matcher": matcher}
     )
+    moderation = ModerationService(
+        db,
+        settings.data_dir,
+        ModerationConfig.from_extra(settings.extra),
+        match_media=lambda data: match_bytes(matcher, data),
+    )
+    app.state.blindmatch.services["moderation"] = moderation
+    app.state.blindmatch.services["account_guard"] = moderation.is_blocked  # the relay refuses blocked senders
     app.include_router(api_router)
     app.include_router(hma_router)
     app.include_router(relay_router)
     app.include_router(detection_router)
+    app.include_router(moderation_router)
     install_console(app)  # /console pages and /console/static
 
     for exc_class, status in _ERROR_STATUS:

@@ -13,15 +13,26 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from blindmatch.media import sniff_format
+from blindmatch.hashing.files import hash_bytes
+from blindmatch.hashing.signals import SignalType
+from blindmatch.media import MediaError, sniff_format
 from blindmatch.messaging.crypto.attachments import decrypt_attachment
 from blindmatch.messaging.crypto.reports import FrankedMessage, VerifiedReport
 from blindmatch.messaging.errors import MessagingError
 from blindmatch.moderation.cases import CaseSource, technology_of
 from blindmatch.moderation.errors import ModerationInputError
+from blindmatch.service.matching import LookupResult, Matcher
 from blindmatch.service.moderation_media import file_hashes
 
-__all__ = ["CaseDraft", "EvidenceDraft", "MatchDraft", "draft_from_report", "draft_from_scan", "draft_from_threshold"]
+__all__ = [
+    "CaseDraft",
+    "EvidenceDraft",
+    "MatchDraft",
+    "draft_from_report",
+    "draft_from_scan",
+    "draft_from_threshold",
+    "match_bytes",
+]
 
 _BLOB_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 MAX_LABEL = 255
@@ -206,3 +217,20 @@ def draft_from_scan(
     ev = EvidenceDraft("media", mime, label, data, hashes)
     details = {"filename": label, "matches": len(parsed)}
     return CaseDraft(CaseSource.SCAN, source_ref, subject_user, "", details, [ev], parsed)
+
+
+def match_bytes(matcher: Matcher, data: bytes, *, lists: list[str] | None = None) -> list[dict[str, object]]:
+    """Every list match of a file's hashes (PDQ, MD5, SHA-1, SHA-256) as ``Match.as_dict()`` dicts; a file that
+    is not a decodable image is matched on its exact digests only."""
+    results: list[LookupResult] = []
+    try:
+        h = hash_bytes(data)
+    except MediaError:
+        digests = file_hashes(data)
+        for st in (SignalType.MD5, SignalType.SHA1, SignalType.SHA256):
+            results.append(matcher.lookup(st, digests[st.value], lists=lists))
+    else:
+        results.append(matcher.lookup(SignalType.PDQ, h.pdq, lists=lists, quality=h.quality))
+        for st, value in ((SignalType.MD5, h.md5), (SignalType.SHA1, h.sha1), (SignalType.SHA256, h.sha256)):
+            results.append(matcher.lookup(st, value, lists=lists))
+    return [m.as_dict() for r in results for m in r.matches]
