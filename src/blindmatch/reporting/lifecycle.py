@@ -142,6 +142,8 @@ def begin_call(sub: Submission, call: str) -> Submission:
 
 def submitted(sub: Submission, report_id: str, report_xml: str | None = None) -> Submission:
     """``/submit`` answered with ``report_id``; ``report_xml`` is the document sent (kept: §2258A(h) preservation)."""
+    if sub.state is not ReportState.DRAFT:
+        raise IllegalTransitionError(f"report for case {sub.case_id} is {sub.state}; it is submitted only once")
     if not report_id:
         raise SubmissionStateError("the server gave no report id")
     return _move(sub, ReportState.SUBMITTED, report_id=report_id, report_xml=report_xml, error=None)
