@@ -51,6 +51,7 @@ bench: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/blindmatch eval all --out reports/
 	$(BIN)/blindmatch eval private --out reports/
+	$(BIN)/blindmatch eval private-video --out reports/
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

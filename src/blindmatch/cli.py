@@ -526,6 +526,24 @@ def eval_private(
     )  # fmt: skip
 
 
+@eval_app.command("private-video")
+def eval_private_video(
+    videos: Annotated[
+        Path | None, typer.Option(help="Sample videos (default ../shared/data/video/sample-videos).")
+    ] = None,
+    out: OutOpt = REPORTS,
+    frames: Annotated[int, typer.Option(help="Frames per video voucher.")] = 4,
+) -> None:
+    """Video vouchers (one per video) vs plaintext vPDQ on every (listed, query) pair of the sample videos."""
+    from blindmatch.eval.private_video import run_private_video_eval
+
+    source = videos or DATA_DIR / "video" / "sample-videos"
+    _run_eval(
+        lambda progress: run_private_video_eval(source, out, frames_per_voucher=frames, progress=progress),
+        str(out / "private_video.html"),
+    )
+
+
 @eval_app.command("all")
 def eval_all(
     listed: ListedOpt = None,
