@@ -116,7 +116,7 @@ def error_page(request: Request, exc: Exception, status: int) -> Response:
         headers["Retry-After"] = str(exc.retry_after)
     return render(
         "error.html",
-        {"me": None, "status": status, "error": type(exc).__name__, "message": str(exc), "path": request.url.path},
+        {"me": None, "csrf": None, "status": status, "error": type(exc).__name__, "message": str(exc)},
         status_code=status,
         headers=headers,
     )

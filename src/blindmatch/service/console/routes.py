@@ -41,7 +41,7 @@ from blindmatch.service.console.security import (
 from blindmatch.service.console.views import FLASH, render
 from blindmatch.service.moderation import ModerationService
 
-__all__ = ["router"]
+__all__ = ["evidence_delivery", "router"]
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
@@ -253,15 +253,24 @@ def reveal(case_id: int, evidence_id: str, me: CsrfSession, moderation: Moderati
     """
     _require(me, Permission.REVEAL)
     data, mime = moderation.reveal(me.session.staff, case_id, evidence_id)
+    media_type, disposition = evidence_delivery(mime)
     headers = security_headers()
-    mime = mime.split(";")[0].strip().lower()
-    if mime in _INLINE_MIME:
-        headers["Content-Disposition"] = f'inline; filename="evidence-{case_id}-{evidence_id}"'
-        return Response(data, media_type=mime, headers=headers)
-    if mime == "text/plain":
-        return Response(data, media_type="text/plain; charset=utf-8", headers=headers)
-    headers["Content-Disposition"] = f'attachment; filename="evidence-{case_id}-{evidence_id}.bin"'
-    return Response(data, media_type="application/octet-stream", headers=headers)
+    safe_id = "".join(ch for ch in evidence_id if ch.isalnum() or ch in "-_")[:64]
+    headers["Content-Disposition"] = f'{disposition}; filename="evidence-{case_id}-{safe_id}"'
+    return Response(data, media_type=media_type, headers=headers)
+
+
+def evidence_delivery(mime: str) -> tuple[str, str]:
+    """(Content-Type, disposition) for revealed evidence of a claimed ``mime``.
+
+    Only raster images are shown inline and plain text as text; anything else (HTML, SVG, PDF, video, unknown)
+    is an opaque attachment, so evidence can never execute in the console's origin."""
+    base = mime.split(";")[0].strip().lower()
+    if base in _INLINE_MIME:
+        return base, "inline"
+    if base == "text/plain":
+        return "text/plain; charset=utf-8", "inline"
+    return "application/octet-stream", "attachment"
 
 
 def _case_action(
