@@ -21,6 +21,12 @@ audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained moderation 
 staff_app = typer.Typer(no_args_is_help=True, help="Moderation staff accounts (console logins).")
 moderation_app = typer.Typer(no_args_is_help=True, help="Moderation jobs: ingest detections, purge evidence.")
 
+
+@audit_app.callback()
+def _audit_group() -> None:
+    """The hash-chained moderation audit log (a group even with one command, so ``audit verify`` always works)."""
+
+
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
