@@ -14,8 +14,15 @@ from blindmatch.service.config import Settings
 
 @pytest.fixture
 def relay_app(tmp_path: Path, db_url: str) -> FastAPI:
+    # No hash list here, so no vouchers: attachment receipts are tested with private detection (tests/detection).
     return create_app(
-        Settings(data_dir=tmp_path / "var", database_url=db_url, max_upload_bytes=1_000_000, api_keys=("mod-key",))
+        Settings(
+            data_dir=tmp_path / "var",
+            database_url=db_url,
+            max_upload_bytes=1_000_000,
+            api_keys=("mod-key",),
+            extra={"relay_attachment_receipts": "off"},
+        )
     )
 
 

@@ -33,7 +33,11 @@ class Server:
     def __init__(self, data_dir: Path, db_url: str) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = os.environ | {"BLINDMATCH_DATA_DIR": str(data_dir), "BLINDMATCH_DATABASE_URL": db_url}
+        self.env = os.environ | {
+            "BLINDMATCH_DATA_DIR": str(data_dir),
+            "BLINDMATCH_DATABASE_URL": db_url,
+            "BLINDMATCH_RELAY_ATTACHMENT_RECEIPTS": "off",  # no hash list here; receipts: tests/detection
+        }
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -8,8 +8,6 @@ print ``str(exc)`` and exit non-zero). ``transport`` lets tests and the demo run
 from __future__ import annotations
 
 import asyncio
-import io
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,9 +15,8 @@ from typing import Any, TypeVar
 import httpx
 
 from blindmatch.messaging.client.client import MessengerClient, ReceivedMessage
-from blindmatch.messaging.client.errors import RelayAPIError
-from blindmatch.messaging.detection import attach_private_check
-from blindmatch.messaging.errors import ConsentRequiredError, MessagingError
+from blindmatch.messaging.demo import run_demo
+from blindmatch.messaging.errors import MessagingError
 
 __all__ = [
     "chat_add_contact",
@@ -178,149 +175,3 @@ def chat_report(state_dir: Path, message_id: str, reason: str = "", *, transport
         return await c.report(message_id, reason)
 
     return _with_client(state_dir, run, transport)
-
-
-def _demo_image(shared_data: Path | None) -> bytes:
-    if shared_data is not None:
-        found = sorted((Path(shared_data) / "images" / "innocent").glob("*.jpg"))
-        if found:
-            return found[0].read_bytes()
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.radial_gradient("L").convert("RGB").save(buf, "JPEG")
-    return buf.getvalue()
-
-
-def _listed_images(shared_data: Path | None, limit: int) -> list[tuple[str, bytes]]:
-    """Benign listed stand-ins, JPEG re-encoded (quality 70) as a sender's copy would plausibly be."""
-    if shared_data is None:
-        return []
-    from PIL import Image
-
-    out = []
-    for path in sorted((Path(shared_data) / "images" / "listed").glob("*.jpg"))[:limit]:
-        buf = io.BytesIO()
-        with Image.open(path) as im:
-            im.convert("RGB").save(buf, "JPEG", quality=70)
-        out.append((path.name, buf.getvalue()))
-    return out
-
-
-def run_demo(
-    workdir: Path | None = None,
-    *,
-    shared_data: Path | None = None,
-    relay_url: str = "http://relay.local",
-    transport: Transport = None,
-    detection_key: str | None = None,
-    moderator_key: str | None = None,
-    detection_threshold: int = 3,
-) -> list[dict[str, Any]]:
-    """A scripted two-person conversation showing every feature; returns the steps (for the CLI to print).
-
-    Give a running relay's ``relay_url``, or an in-process one as ``transport``
-    (``blindmatch.service.routes_relay.in_process_relay(data_dir)``; messaging does not import the service).
-    With ``detection_key`` (the custodian key to pin) and ``moderator_key`` (the relay's service API key) the demo
-    also shows private detection: alice sends listed stand-ins from ``shared_data`` until the relay's threshold
-    (``detection_threshold``, which must be what the relay runs with) is crossed
-    (``blindmatch.service.routes_detection.demo_detection_relay`` builds such a relay).
-    """
-    base = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="blindmatch-demo-"))
-    url = relay_url
-    steps: list[dict[str, Any]] = []
-
-    def step(what: str, **data: Any) -> None:
-        steps.append({"step": what, **data})
-
-    async def run() -> None:
-        alice = await MessengerClient.register(url, base / "alice", "alice", transport=transport)
-        bob = await MessengerClient.register(url, base / "bob", "bob", transport=transport)
-        step("registered", users=["alice", "bob"])
-        n1, n2 = await alice.add_contact("bob"), await bob.add_contact("alice")
-        step("safety numbers compared", alice_sees=n1, bob_sees=n2, match=n1 == n2)
-        await alice.send_text("bob", "Hi Bob! Lunch tomorrow?")
-        image = _demo_image(shared_data)
-        try:
-            await alice.send_image("bob", image)
-        except ConsentRequiredError as exc:
-            step("image refused in no-media mode", error=str(exc))
-        await alice.set_consent(True)
-        step("alice consented to the media policy")
-        await alice.send_image("bob", image, caption="the view from here")
-        await alice.send_text("bob", "you are worthless and everyone hates you")
-        got = await bob.receive()
-        step("bob received", messages=[{"kind": m.kind, "body": m.body} for m in got])
-        photo = next(m for m in got if m.kind == "image")
-        same = await bob.download_attachment(photo.message_id) == image
-        step("bob decrypted the image", bytes=len(image), identical=same)
-        report = await bob.report(got[-1].message_id, "harassment")
-        step("bob reported the last message; relay verified franking", **report)
-        for m in bob.state["messages"]:
-            if m["message_id"] == got[-1].message_id:
-                m["franked"]["payload"]["body"] = "I never said this"
-        try:
-            await bob.report(got[-1].message_id, "altered")
-        except RelayAPIError as exc:
-            step("an altered report is rejected", status=exc.status, error=exc.detail)
-        if detection_key is not None and moderator_key is not None:
-            await _demo_detection(alice, bob, detection_key, moderator_key, detection_threshold)
-        else:
-            step("private detection not shown", reason="no custodian key / moderator key given to the demo")
-        await alice.aclose()
-        await bob.aclose()
-
-    async def _demo_detection(
-        alice: MessengerClient, bob: MessengerClient, key: str, mod_key: str, threshold: int
-    ) -> None:
-        attach_private_check(alice, key, transport=transport, min_threshold=threshold)
-        listed = _listed_images(shared_data, 4 * threshold)
-        if not listed:
-            step("private detection not shown", reason="no listed stand-in images found in shared_data")
-            return
-        mod = {"Authorization": f"Bearer {mod_key}"}
-        async with httpx.AsyncClient(base_url=url, transport=transport) as http:
-
-            async def moderator(path: str) -> Any:
-                r = await http.get("/relay/v1/detection" + path, headers=mod)
-                r.raise_for_status()
-                return r.json()
-
-            sent: list[str] = []
-            events: list[Any] = []
-            for name, data in listed:
-                await alice.send_image("bob", data, caption="")
-                sent.append(name)
-                events = (await moderator("/events"))["events"]
-                if events:
-                    break
-            stats = await moderator("/stats")
-        got = await bob.receive()
-        step(
-            "alice sent listed stand-ins (JPEG re-encoded), each preceded by a voucher",
-            images=sent,
-            bob_received=len(got),
-        )
-        step(
-            "what the relay saw",
-            vouchers_received=stats["counters"].get("received", 0),
-            vouchers_opened=stats["counters"].get("opened", 0),
-            threshold=threshold,
-            table_entries=stats["table"]["entries"],
-        )
-        if not events:
-            step("no threshold event", reason=f"the threshold was not crossed after {len(sent)} listed images")
-            return
-        ev = events[0]
-        step(
-            "threshold event recorded for moderation",
-            account=ev["account"],
-            verified=ev["verified"],
-            collisions=ev["collisions"],
-            synthetic=ev["synthetic"],
-            entries=[m["entry_id"] for v in ev["matches"] for m in v["matches"]],
-        )
-
-    asyncio.run(run())
-    step("state kept in", path=str(base))
-    return steps

@@ -13,8 +13,11 @@
    recipient and no conversation; it is linkable to a message only by timing.
 
 If the voucher cannot be delivered the media is not sent (:class:`VoucherRejectedError`), so the only way to send
-an image is to send its voucher first. Videos (anything in a video container: MP4/MOV and other ISO-BMFF files,
-Matroska/WebM, AVI) are passed through unchecked: private matching of videos is not built (docs/messenger.md,
+an image is to send its voucher first. With the voucher goes a blinded receipt request; the relay's answer is
+unblinded into the upload receipt the relay requires before it stores the encrypted image
+(:mod:`blindmatch.messaging.receipts`); videos get theirs from ``/unchecked``, which the relay counts.
+Videos (anything in a video container: MP4/MOV and other ISO-BMFF files, Matroska/WebM, AVI) are passed through
+unchecked: private matching of videos is not built (docs/messenger.md,
 "Private detection"). Media that is neither is refused (:class:`MediaNotCheckableError`).
 
 The hook interface is synchronous (``before_media_send(media_bytes)``) while the relay transport may be an async
@@ -38,7 +41,15 @@ from blindmatch.media import MediaError, decode_image
 from blindmatch.media.sniff import SUPPORTED_FORMATS, describe_unknown, sniff_format
 from blindmatch.media.video import sniff_video_container
 from blindmatch.messaging.client.client import MessengerClient
-from blindmatch.messaging.errors import MessagingError
+from blindmatch.messaging.crypto.encoding import b64d, b64e
+from blindmatch.messaging.errors import EncodingError, MessagingError
+from blindmatch.messaging.receipts import (
+    RECEIPT_REQUEST_HEADER,
+    BlindedReceipt,
+    ReceiptError,
+    blind_receipt,
+    unblind_receipt,
+)
 from blindmatch.privacy.api import verify_table
 from blindmatch.privacy.client import ClientAccount, VoucherClient, VoucherConfig
 from blindmatch.privacy.errors import PrivacyError
@@ -149,8 +160,10 @@ class PrivateMediaCheck:
 
     # -- HTTP ---------------------------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, content: bytes | None = None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"}
+    def _request(
+        self, method: str, path: str, content: bytes | None = None, extra: dict[str, str] | None = None
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} | (extra or {})
         if content is not None:
             headers["Content-Type"] = "application/octet-stream"
         try:
@@ -219,6 +232,7 @@ class PrivateMediaCheck:
                 max_synthetic=None if obj["max_synthetic"] is None else int(obj["max_synthetic"]),
                 cuckoo_ways=int(obj["cuckoo_ways"]),
                 synthetic_open_counts=tuple((int(c), float(w)) for c, w in obj["synthetic_open_counts"]),
+                item_hashes=int(obj.get("item_hashes", 1)),
             )
         except (ValueError, KeyError, TypeError, PrivacyError) as exc:
             raise VoucherRejectedError(f"relay's detection parameters are malformed: {exc}") from None
@@ -242,9 +256,48 @@ class PrivateMediaCheck:
                 raise TableRejectedError(f"table does not fit the relay's parameters: {exc}") from None
         return self._voucher_client
 
+    # -- receipts -------------------------------------------------------------------------------------------------
+
+    def _receipt_key(self) -> bytes:
+        """The relay's receipt public key, pinned on first use (a relay answering under a different key for
+        this client could otherwise link its receipts; the DLEQ proof ties every answer to the pinned key)."""
+        pinned = self.state.data.get("receipt_key")
+        if pinned is None:
+            r = self._request("GET", "/receipt-key")
+            if r.status_code != 200:
+                raise VoucherRejectedError(f"relay did not serve its receipt key ({r.status_code}: {self._detail(r)})")
+            try:
+                pinned = str(r.json()["public_key"])
+                b64d(pinned, field="receipt key", length=32)
+            except (ValueError, KeyError, TypeError, EncodingError) as exc:
+                raise VoucherRejectedError(f"relay's receipt key is malformed: {exc}") from None
+            self.state.data["receipt_key"] = pinned
+            self.state.save()
+        return b64d(pinned, field="receipt key", length=32)
+
+    def _receipt(self, r: httpx.Response, pending: BlindedReceipt) -> str | None:
+        """Unblind the receipt in an answer (``None`` if the relay issued none: receipts off, or no consent)."""
+        try:
+            raw = r.json().get("receipt")
+        except (ValueError, AttributeError):
+            raw = None
+        if raw is None:
+            return None
+        try:
+            return b64e(unblind_receipt(pending, b64d(raw, field="receipt", length=96), self._receipt_key()))
+        except (EncodingError, ReceiptError) as exc:
+            raise VoucherRejectedError(f"the relay's upload receipt is invalid ({exc}); media not sent") from None
+
+    def _unchecked_receipt(self) -> str | None:
+        pending = blind_receipt()
+        r = self._request("POST", "/unchecked", extra={RECEIPT_REQUEST_HEADER: b64e(pending.request)})
+        if r.status_code == 200:
+            return self._receipt(r, pending)
+        raise VoucherRejectedError(f"relay refused a receipt for unchecked media ({r.status_code}: {self._detail(r)})")
+
     # -- the hook -------------------------------------------------------------------------------------------------
 
-    def __call__(self, media_bytes: bytes) -> None:
+    def __call__(self, media_bytes: bytes) -> str | None:
         fmt = sniff_format(media_bytes[:16])
         if fmt is None or fmt not in SUPPORTED_FORMATS:
             if sniff_video_container(media_bytes[:16]) is None:
@@ -252,10 +305,11 @@ class PrivateMediaCheck:
                     f"media is neither an image format the checker decodes nor a known video container "
                     f"({describe_unknown(media_bytes[:16])}); it was not sent"
                 )
-            # A video: private video matching is not built, so it passes unchecked (and is counted).
+            # A video: private video matching is not built, so it passes unchecked (and is counted, here and by
+            # the relay, which issues its upload receipt from /unchecked).
             self.state.bump("not_checked")
             self.state.save()
-            return
+            return self._unchecked_receipt()
         try:
             result = pdq_from_image(decode_image(media_bytes).image.convert("RGB"))
         except MediaError as exc:
@@ -265,16 +319,18 @@ class PrivateMediaCheck:
             voucher = vc.make_voucher(result.hash_bytes, result.margins)
             self.state.data["account"]["synthetic_sent"] = vc.synthetic_sent
             self.state.save()
-            r = self._request("POST", "/vouchers", voucher)
+            pending = blind_receipt()
+            r = self._request("POST", "/vouchers", voucher, extra={RECEIPT_REQUEST_HEADER: b64e(pending.request)})
             if r.status_code == 202:
                 self.state.bump("vouchers_sent")
                 self.state.save()
-                return
+                return self._receipt(r, pending)
             detail = self._detail(r)
             if r.status_code == 409 and detail.startswith("WrongTableError") and attempt == 0:
                 self.load_table()  # the lists changed since we fetched the table: re-fetch, re-verify, retry
                 continue
             raise VoucherRejectedError(f"relay refused the voucher ({r.status_code}: {detail}); media not sent")
+        raise AssertionError("unreachable")
 
 
 def attach_private_check(

@@ -4,6 +4,10 @@ Public: ``GET /table`` (the signed blinded table, bytes), ``GET /trust`` (the cu
 it out of band and must not take it from here on trust), ``GET /config`` (protocol parameters).
 Device-authenticated: ``POST /vouchers`` (one voucher, raw bytes). Its answer is the same whether the voucher
 opened or not (``202 {"accepted": true}``): anything else would tell a client which of its images are listed.
+With a blinded receipt request (header ``X-Blindmatch-Receipt-Request``) from a consenting, unblocked account the
+answer also carries ``"receipt"``: the blind upload receipt ``POST /relay/v1/attachments`` requires
+(:mod:`blindmatch.messaging.receipts`). ``POST /unchecked`` issues one for media the client cannot check (videos),
+and counts it; ``GET /receipt-key`` is the key receipts are issued under.
 Service API key: ``GET /events`` (threshold events with verified matches), ``GET /stats`` (totals over all
 accounts), ``POST /refresh`` (rebuild the table now if the lists changed).
 """
@@ -11,6 +15,7 @@ accounts), ``POST /refresh`` (rebuild the table now if the lists changed).
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import threading
 from dataclasses import dataclass
@@ -18,18 +23,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 
+from blindmatch.messaging.crypto.encoding import b64d, b64e
+from blindmatch.messaging.errors import EncodingError
+from blindmatch.messaging.receipts import RECEIPT_REQUEST_HEADER, ReceiptError
 from blindmatch.privacy.errors import DuplicateShareError, DuplicateVoucherError, PrivacyError, WrongTableError
 from blindmatch.service.deps import ApiKey, AppState, get_state
 from blindmatch.service.detection import DetectionKeys, DetectionService, account_name, config_json, detection_config
 from blindmatch.service.matching import Matcher
-from blindmatch.service.routes_relay import Device
+from blindmatch.service.routes_relay import Device, Relay, RelayServices, account_blocked
 from blindmatch.service.storage.database import Database
 from blindmatch.service.storage.list_store import ListStore
+from blindmatch.service.storage.relay import AuthenticatedDevice
 
 __all__ = ["DemoDetectionRelay", "demo_detection_relay", "get_detection", "in_process_detection_relay", "router"]
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/relay/v1/detection", tags=["detection"])
 _BUILD_LOCK = threading.Lock()
 TABLE_ID_HEADER = "X-Blindmatch-Table-Id"
@@ -76,9 +86,44 @@ def config(detection: Detection) -> dict[str, Any]:
     return config_json(detection.config)
 
 
+def _receipt_request(raw: str | None) -> bytes | None:
+    if raw is None:
+        return None
+    try:
+        return b64d(raw, field="receipt request", length=32)
+    except EncodingError as exc:
+        raise HTTPException(400, f"ReceiptError: {exc}") from None
+
+
+async def _may_upload(request: Request, relay: RelayServices, device: AuthenticatedDevice) -> bool:
+    """Receipts go only to accounts that could use them: consenting and not blocked."""
+    granted, policy, _ = await asyncio.to_thread(relay.store.consent, device.user_id)
+    from blindmatch.messaging.relay import CONSENT_POLICY_VERSION
+
+    if not (granted and policy == CONSENT_POLICY_VERSION):
+        return False
+    return await account_blocked(request.app.state.blindmatch, device.user_id) is None
+
+
+def _issue(relay: RelayServices, blinded: bytes) -> str:
+    try:
+        return b64e(relay.receipts.issue(blinded))
+    except ReceiptError as exc:
+        raise HTTPException(400, f"ReceiptError: {exc}") from None
+
+
 @router.post("/vouchers", status_code=202)
-async def voucher(detection: Detection, device: Device, request: Request) -> dict[str, bool]:
-    """Take one voucher from a device. 400 malformed, 409 replayed or made against a retired table."""
+async def voucher(
+    detection: Detection,
+    relay: Relay,
+    device: Device,
+    request: Request,
+    receipt_request: Annotated[str | None, Header(alias=RECEIPT_REQUEST_HEADER)] = None,
+) -> dict[str, Any]:
+    """Take one voucher from a device. 400 malformed, 409 replayed or made against a retired table.
+
+    The answer (and the receipt in it) does not depend on whether the voucher opened."""
+    blinded = _receipt_request(receipt_request)
     limit = detection.config.voucher_bytes
     buf = bytearray()
     async for chunk in request.stream():
@@ -93,7 +138,37 @@ async def voucher(detection: Detection, device: Device, request: Request) -> dic
         raise HTTPException(409, f"{type(exc).__name__}: {exc}") from None
     except PrivacyError as exc:
         raise HTTPException(400, f"{type(exc).__name__}: {exc}") from None
-    return {"accepted": True}
+    out: dict[str, Any] = {"accepted": True}
+    if blinded is not None and await _may_upload(request, relay, device):
+        out["receipt"] = _issue(relay, blinded)
+    return out
+
+
+@router.post("/unchecked")
+async def unchecked(
+    relay: Relay,
+    device: Device,
+    request: Request,
+    receipt_request: Annotated[str | None, Header(alias=RECEIPT_REQUEST_HEADER)] = None,
+) -> dict[str, Any]:
+    """An upload receipt for media the client cannot check (videos: private video matching is not built).
+
+    Counted per account, so the moderation side can see who uploads unchecked media (and how much)."""
+    blinded = _receipt_request(receipt_request)
+    if blinded is None:
+        raise HTTPException(400, f"ReceiptError: the {RECEIPT_REQUEST_HEADER} header is required")
+    if not await _may_upload(request, relay, device):
+        raise HTTPException(403, "ReceiptRefused: the account has no media consent or is blocked")
+    account = account_name(device.user_id, device.device_id)
+    relay.unchecked[account] += 1
+    log.info("upload receipt for unchecked media issued to %s", account)
+    return {"receipt": _issue(relay, blinded)}
+
+
+@router.get("/receipt-key")
+def receipt_key(relay: Relay) -> dict[str, str]:
+    """The relay's receipt public key ``K = k·G`` (clients pin it on first use)."""
+    return {"public_key": b64e(relay.receipts.public_key), "suite": "ristretto255-VOPRF-DLEQ"}
 
 
 @router.get("/events")
@@ -107,8 +182,10 @@ def events(
 
 
 @router.get("/stats")
-def stats(detection: Detection, _: ApiKey) -> dict[str, Any]:
-    return detection.stats()
+def stats(detection: Detection, relay: Relay, _: ApiKey) -> dict[str, Any]:
+    out = detection.stats()
+    out["unchecked_receipts"] = dict(relay.unchecked)
+    return out
 
 
 @router.post("/refresh")

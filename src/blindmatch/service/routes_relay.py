@@ -14,71 +14,80 @@ acks. Until acked a delivery is re-sent (at-least-once); clients de-duplicate by
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import re
 import secrets
 import threading
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from blindmatch.messaging.crypto.encoding import b64d, b64e
 from blindmatch.messaging.crypto.identity import verify_device_signature
 from blindmatch.messaging.crypto.reports import verify_report
 from blindmatch.messaging.errors import EncodingError, IdentityError, ReportError
+from blindmatch.messaging.receipts import (
+    RECEIPT_BYTES,
+    RECEIPT_HEADER,
+    RECEIPT_REQUEST_HEADER,
+    ReceiptError,
+    ReceiptIssuer,
+)
 from blindmatch.messaging.relay import (
     CONSENT_POLICY_VERSION,
+    Delivery,
     RelayKeys,
     RelayRequestError,
     parse_device_keys,
     parse_prekeys,
     parse_send_request,
 )
-from blindmatch.service.deps import ApiKey, AppState, get_state
+from blindmatch.service.deps import ApiKey, AppState
+from blindmatch.service.relay_writer import Notifier, RelayWriter, Subscriber
 from blindmatch.service.storage.database import Database
 from blindmatch.service.storage.relay import (
     AuthenticatedDevice,
+    BlobInUseError,
     DeviceExistsError,
     RelayStore,
+    SubmitResult,
     UnknownRecipientError,
 )
 
-__all__ = ["RelayServices", "get_relay", "in_process_relay", "rotate_franking_key", "router"]
+__all__ = [
+    "RECEIPT_HEADER",
+    "RECEIPT_REQUEST_HEADER",
+    "RelayConfigError",
+    "RelayServices",
+    "account_blocked",
+    "get_relay",
+    "in_process_relay",
+    "rotate_franking_key",
+    "router",
+]
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/relay/v1", tags=["relay"])
 _BLOB_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 CHUNK = 64 * 1024
+#: Most deliveries pushed in one WebSocket frame.
+PUSH_FRAME = 500
 
 
-class Notifier:
-    """Wakes WebSocket senders of a device when something was queued for it (same process only; others poll)."""
+class RelayConfigError(ValueError):
+    """A ``relay_*`` setting has a value the relay cannot run with."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
 
-    def subscribe(self, device_pk: int, event: asyncio.Event) -> None:
-        with self._lock:
-            self._waiters.setdefault(device_pk, set()).add((asyncio.get_running_loop(), event))
-
-    def unsubscribe(self, device_pk: int, event: asyncio.Event) -> None:
-        with self._lock:
-            self._waiters[device_pk] = {w for w in self._waiters.get(device_pk, set()) if w[1] is not event}
-
-    def notify(self, device_pk: int) -> None:
-        with self._lock:
-            waiters = list(self._waiters.get(device_pk, ()))
-        for loop, ev in waiters:
-            loop.call_soon_threadsafe(ev.set)
+def _setting(state: AppState, name: str, default: str) -> str:
+    return state.settings.extra.get(name, os.environ.get("BLINDMATCH_" + name.upper(), default))
 
 
 @dataclass
@@ -87,16 +96,47 @@ class RelayServices:
     keys: RelayKeys
     blob_dir: Path
     max_blob_bytes: int
+    receipts: ReceiptIssuer
+    #: ``POST /attachments`` needs a receipt earned by a voucher (setting ``relay_attachment_receipts``).
+    require_receipts: bool = True
     notifier: Notifier = field(default_factory=Notifier)
+    writer: RelayWriter | None = None
+    #: upload receipts issued for media the client could not check (videos), per account, since start
+    unchecked: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        if self.writer is None:
+            self.writer = RelayWriter(self.store, self.keys.ring.tag, self.notifier)
+
+    @property
+    def queue(self) -> RelayWriter:
+        assert self.writer is not None
+        return self.writer
 
     def blob_path(self, blob_id: str) -> Path:
         return self.blob_dir / blob_id[:2] / blob_id
 
 
+def load_receipt_issuer(path: Path) -> ReceiptIssuer:
+    """The relay's receipt key (32 bytes, mode 0600), created on first use."""
+    if path.exists():
+        return ReceiptIssuer(path.read_bytes())
+    issuer = ReceiptIssuer.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(issuer.secret)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return issuer
+
+
 _BUILD_LOCK = threading.Lock()
 
 
-def get_relay(state: Annotated[AppState, Depends(get_state)]) -> RelayServices:
+def get_relay(state: AppState) -> RelayServices:
     """The relay's services, built on first use from the app's database and data directory."""
     relay = state.services.get("relay")
     if relay is None:
@@ -106,18 +146,31 @@ def get_relay(state: Annotated[AppState, Depends(get_state)]) -> RelayServices:
                 db = state.services["db"]
                 assert isinstance(db, Database)
                 data = state.settings.data_dir
+                mode = _setting(state, "relay_attachment_receipts", "required")
+                if mode not in ("required", "off"):
+                    raise RelayConfigError(f"relay_attachment_receipts must be 'required' or 'off', got {mode!r}")
                 relay = RelayServices(
                     RelayStore(db),
                     RelayKeys.load_or_create(data / "relay-keys.json"),
                     data / "relay-blobs",
                     state.settings.max_upload_bytes,
+                    load_receipt_issuer(data / "relay-receipt.key"),
+                    require_receipts=mode == "required",
                 )
+                relay.queue.start()
                 state.services["relay"] = relay
     assert isinstance(relay, RelayServices)
     return relay
 
 
-Relay = Annotated[RelayServices, Depends(get_relay)]
+async def _relay_dep(request: Request) -> RelayServices:
+    # async on purpose: FastAPI runs plain-def dependencies in its thread pool, a hop per request on the hot path
+    state = request.app.state.blindmatch
+    assert isinstance(state, AppState)
+    return get_relay(state)
+
+
+Relay = Annotated[RelayServices, Depends(_relay_dep)]
 
 
 def _bearer(authorization: str | None) -> str | None:
@@ -129,9 +182,13 @@ def _bearer(authorization: str | None) -> str | None:
     return token
 
 
-def require_device(relay: Relay, authorization: Annotated[str | None, Header()] = None) -> AuthenticatedDevice:
+async def _authenticate(relay: RelayServices, token: str) -> AuthenticatedDevice | None:
+    return relay.store.authenticate_cached(token) or await asyncio.to_thread(relay.store.authenticate, token)
+
+
+async def require_device(relay: Relay, authorization: Annotated[str | None, Header()] = None) -> AuthenticatedDevice:
     token = _bearer(authorization)
-    device = relay.store.authenticate(token) if token else None
+    device = await _authenticate(relay, token) if token else None
     if device is None:
         raise HTTPException(401, "a valid device token is required", headers={"WWW-Authenticate": "Bearer"})
     return device
@@ -140,6 +197,32 @@ def require_device(relay: Relay, authorization: Annotated[str | None, Header()] 
 Device = Annotated[AuthenticatedDevice, Depends(require_device)]
 #: Cap on JSON request bodies, read before parsing (256 recipients x 64 KiB envelopes fit comfortably).
 MAX_JSON_BYTES = 16 * 1024 * 1024
+
+AccountGuard = Callable[[str], str | None]
+
+
+async def account_blocked(state: AppState, user_id: str) -> str | None:
+    """The reason ``user_id`` may not send or upload, from the moderation service's ``account_guard``
+    (``user_id -> reason | None``, registered in ``state.services``); ``None`` when allowed or no guard is set."""
+    guard = state.services.get("account_guard")
+    if guard is None:
+        return None
+    if not callable(guard):
+        raise RelayConfigError("services['account_guard'] must be a callable user_id -> reason | None")
+    reason = await asyncio.to_thread(guard, user_id)
+    return None if reason is None else str(reason)
+
+
+def _blocked_json(user_id: str, reason: str) -> dict[str, str]:
+    return {
+        "error": "AccountBlocked",
+        "reason": reason,
+        "message": f"account {user_id!r} is blocked from sending: {reason} (receiving and appeals still work)",
+    }
+
+
+def _blocked_response(user_id: str, reason: str) -> JSONResponse:
+    return JSONResponse(_blocked_json(user_id, reason), status_code=403)
 
 
 async def json_body(request: Request) -> Any:
@@ -165,12 +248,15 @@ def _bad(exc: Exception, status: int = 400) -> HTTPException:
     return HTTPException(status, f"{type(exc).__name__}: {exc}")
 
 
-def in_process_relay(data_dir: Path) -> httpx.ASGITransport:
-    """A relay app on a fresh SQLite database under ``data_dir``, as an httpx transport (demo and tests)."""
+def in_process_relay(data_dir: Path, *, receipts: bool = False) -> httpx.ASGITransport:
+    """A relay app on a fresh SQLite database under ``data_dir``, as an httpx transport (demo and tests).
+
+    It has no hash list, so by default attachments need no voucher receipt (``receipts=True`` requires them)."""
     from blindmatch.service.app import create_app
     from blindmatch.service.config import Settings
 
-    return httpx.ASGITransport(app=create_app(Settings(data_dir=Path(data_dir))))
+    extra = {"relay_attachment_receipts": "required" if receipts else "off"}
+    return httpx.ASGITransport(app=create_app(Settings(data_dir=Path(data_dir), extra=extra)))
 
 
 def rotate_franking_key(data_dir: Path) -> str:
@@ -251,20 +337,7 @@ def claim(relay: Relay, _: Device, user_id: str, device_id: str) -> dict[str, An
     }
 
 
-@router.post("/messages")
-def send(relay: Relay, device: Device, body: JsonBody) -> dict[str, Any]:
-    try:
-        req = parse_send_request(body)
-    except RelayRequestError as exc:
-        raise _bad(exc) from None
-    try:
-        result = relay.store.submit(device, req, relay.keys.ring.tag)
-    except UnknownRecipientError as exc:
-        raise _bad(exc, 404) from None
-    if not result.duplicate:
-        for c in req.recipients:
-            for d in relay.store.device_pks(c.user_id, c.device_id):
-                relay.notifier.notify(d)
+def _sent_json(result: SubmitResult) -> dict[str, Any]:
     return {
         "message_id": result.message_id,
         "seq": result.seq,
@@ -272,6 +345,23 @@ def send(relay: Relay, device: Device, body: JsonBody) -> dict[str, Any]:
         "duplicate": result.duplicate,
         "tags": [{"user_id": u, "device_id": d, "kid": t.kid, "tag": b64e(t.tag)} for u, d, t in result.tags],
     }
+
+
+@router.post("/messages", response_model=None)
+async def send(request: Request, relay: Relay, device: Device, body: JsonBody) -> Response:
+    """Queue a message; answers only after it is committed (group commit with other concurrent sends)."""
+    reason = await account_blocked(request.app.state.blindmatch, device.user_id)
+    if reason is not None:
+        return _blocked_response(device.user_id, reason)
+    try:
+        req = parse_send_request(body)
+    except RelayRequestError as exc:
+        raise _bad(exc) from None
+    try:
+        result = await relay.queue.submit_async(device, req)
+    except UnknownRecipientError as exc:
+        raise _bad(exc, 404) from None
+    return Response(json.dumps(_sent_json(result)), media_type="application/json")
 
 
 @router.get("/inbox")
@@ -296,16 +386,23 @@ def _ids(body: object) -> list[int]:
 
 
 @router.post("/inbox/ack")
-def ack(relay: Relay, device: Device, body: JsonBody) -> dict[str, int]:
-    return {"removed": relay.store.ack(device, _ids(body))}
+async def ack(relay: Relay, device: Device, body: JsonBody) -> dict[str, int]:
+    return {"removed": await relay.queue.ack_async(device, _ids(body))}
+
+
+def _frame(deliveries: list[Delivery]) -> str:
+    return json.dumps({"deliveries": [d.to_json() for d in deliveries]})
 
 
 @router.websocket("/ws")
 async def websocket(ws: WebSocket) -> None:
-    """Push deliveries as they arrive; the client acks with ``{"delivery_ids": [...]}`` frames.
+    """Push deliveries as they arrive; take acks and (optionally) sends on the same connection.
 
-    The first client frame must be ``{"token": "<device token>"}``. Deliveries not acked are sent again on the
-    next connection (and are visible to ``GET /inbox``); within one connection each is pushed once.
+    The first client frame must be ``{"token": "<device token>"}``. Then the client may send
+    ``{"delivery_ids": [...]}`` (ack) and ``{"send": <same body as POST /messages>, "ref": <any>}``; a send is
+    answered with ``{"sent": <same answer as POST /messages>, "ref": ...}`` once committed, or with
+    ``{"error": <class>, "message": ..., "status": <HTTP-like code>, "ref": ...}``. Deliveries not acked are sent
+    again on the next connection (and are visible to ``GET /inbox``); within one connection each is pushed once.
     """
     await ws.accept()
     state = ws.app.state.blindmatch
@@ -313,40 +410,90 @@ async def websocket(ws: WebSocket) -> None:
     try:
         first = json.loads(await asyncio.wait_for(ws.receive_text(), timeout=10))
         token = first.get("token") if isinstance(first, dict) else None
-        device = await asyncio.to_thread(relay.store.authenticate, token) if isinstance(token, str) else None
+        device = await _authenticate(relay, token) if isinstance(token, str) else None
     except (TimeoutError, ValueError, WebSocketDisconnect):
         device = None
     if device is None:
         await ws.close(code=4401, reason="a valid device token is required as the first frame")
         return
-    wake = asyncio.Event()
-    relay.notifier.subscribe(device.pk, wake)
-    last = 0
+    sub = Subscriber(asyncio.get_running_loop())
+    relay.notifier.subscribe(device.pk, sub)
+    outbox: asyncio.Queue[str] = asyncio.Queue()
+    pending_sends: set[asyncio.Task[None]] = set()
+
+    async def sender() -> None:
+        while True:
+            await ws.send_text(await outbox.get())
+
+    async def handle_send(ref: Any, body: Any) -> None:
+        reply: dict[str, Any]
+        reason = await account_blocked(state, device.user_id)
+        if reason is not None:
+            reply = _blocked_json(device.user_id, reason) | {"status": 403}
+        else:
+            try:
+                reply = {"sent": _sent_json(await relay.queue.submit_async(device, parse_send_request(body)))}
+            except RelayRequestError as exc:
+                reply = {"error": type(exc).__name__, "message": str(exc), "status": 400}
+            except UnknownRecipientError as exc:
+                reply = {"error": type(exc).__name__, "message": str(exc), "status": 404}
+            except Exception as exc:  # the relay failed: the client must retry with the same message id
+                log.exception("relay: WebSocket send failed")
+                reply = {"error": type(exc).__name__, "message": "relay error; retry", "status": 503}
+        outbox.put_nowait(json.dumps(reply | {"ref": ref}))
 
     async def reader() -> None:
         while True:
-            msg = json.loads(await ws.receive_text())
-            ids = msg.get("delivery_ids") if isinstance(msg, dict) else None
-            if isinstance(ids, list) and all(isinstance(i, int) for i in ids):
-                await asyncio.to_thread(relay.store.ack, device, ids[:1000])
+            try:
+                msg = json.loads(await ws.receive_text())
+            except ValueError:
+                outbox.put_nowait(json.dumps({"error": "BadFrame", "message": "frames must be JSON", "status": 400}))
+                continue
+            if not isinstance(msg, dict):
+                continue
+            ids = msg.get("delivery_ids")
+            if isinstance(ids, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+                relay.queue.ack(device, ids[:1000])  # applied with the next group commit; no reply needed
+            if "send" in msg:
+                task = asyncio.create_task(handle_send(msg.get("ref"), msg["send"]))
+                pending_sends.add(task)
+                task.add_done_callback(pending_sends.discard)
 
     read_task = asyncio.create_task(reader())
+    send_task = asyncio.create_task(sender())
+    last = 0
     try:
-        await ws.send_text(json.dumps({"ready": True, "user_id": device.user_id, "device_id": device.device_id}))
-        while not read_task.done():
-            batch = await asyncio.to_thread(relay.store.pending, device, limit=100, after=last)
-            if batch:
-                last = batch[-1].delivery_id
-                await ws.send_text(json.dumps({"deliveries": [d.to_json() for d in batch]}))
+        outbox.put_nowait(json.dumps({"ready": True, "user_id": device.user_id, "device_id": device.device_id}))
+        from_db = True  # the backlog first; later only when woken without rows (another process queued them)
+        while not read_task.done() and not send_task.done():
+            if from_db:
+                batch = await asyncio.to_thread(relay.store.pending, device, limit=PUSH_FRAME, after=last)
+                if batch:
+                    last = batch[-1].delivery_id
+                    outbox.put_nowait(_frame(batch))
+                    continue
+                from_db = False
+            sub.event.clear()
+            fresh = sorted((d for d in sub.drain() if d.delivery_id > last), key=lambda d: d.delivery_id)
+            if fresh:
+                for i in range(0, len(fresh), PUSH_FRAME):
+                    outbox.put_nowait(_frame(fresh[i : i + PUSH_FRAME]))
+                last = fresh[-1].delivery_id
                 continue
-            wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=1.0)
+            try:
+                await asyncio.wait_for(sub.event.wait(), timeout=1.0)
+            except TimeoutError:
+                from_db = True
+            else:
+                from_db = not sub.pushed  # woken without rows: look in the table
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        relay.notifier.unsubscribe(device.pk, wake)
+        relay.notifier.unsubscribe(device.pk, sub)
         read_task.cancel()
+        send_task.cancel()
+        for t in list(pending_sends):
+            t.cancel()
 
 
 @router.get("/consent")
@@ -377,24 +524,50 @@ def _has_consent(relay: RelayServices, device: AuthenticatedDevice) -> bool:
     return granted and policy == CONSENT_POLICY_VERSION
 
 
-@router.post("/attachments", status_code=201)
-async def upload(relay: Relay, device: Device, request: Request) -> dict[str, Any]:
-    """Store an encrypted blob, streamed to disk; refused without media consent or above the size limit."""
+@router.post("/attachments", status_code=201, response_model=None)
+async def upload(
+    relay: Relay,
+    device: Device,
+    request: Request,
+    receipt: Annotated[str | None, Header(alias=RECEIPT_HEADER)] = None,
+) -> dict[str, Any] | JSONResponse:
+    """Store an encrypted blob, streamed to disk. Refused for blocked accounts, without media consent, without a
+    valid unused receipt (when receipts are required) or above the size limit."""
+    reason = await account_blocked(request.app.state.blindmatch, device.user_id)
+    if reason is not None:
+        return _blocked_response(device.user_id, reason)
     if not await asyncio.to_thread(_has_consent, relay, device):
         raise HTTPException(
             403,
             "ConsentRequired: this account has not consented to the media policy; "
             "attachments are disabled (text still works)",
         )
+    if relay.require_receipts:
+        if not receipt:
+            raise HTTPException(
+                403,
+                f"ReceiptRequired: this relay takes attachments only with a receipt ({RECEIPT_HEADER}) from "
+                "the private-detection voucher of the media (attach_private_check / --custodian-key)",
+            )
+        try:
+            blob_id = relay.receipts.check(b64d(receipt, field="receipt", length=RECEIPT_BYTES))
+        except (EncodingError, ReceiptError) as exc:
+            raise HTTPException(403, f"ReceiptInvalid: {exc}") from None
+    else:
+        blob_id = secrets.token_urlsafe(24)
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > relay.max_blob_bytes):
         raise HTTPException(413, f"attachment larger than {relay.max_blob_bytes} bytes")
-    blob_id = secrets.token_urlsafe(24)
+    try:
+        await asyncio.to_thread(relay.store.reserve_blob, device, blob_id)
+    except BlobInUseError:
+        raise HTTPException(409, "ReceiptUsed: this receipt was already used for an upload") from None
     path = relay.blob_path(blob_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part")
     size = 0
+    stored = False
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
             async for chunk in request.stream():
                 size += len(chunk)
@@ -404,9 +577,13 @@ async def upload(relay: Relay, device: Device, request: Request) -> dict[str, An
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        await asyncio.to_thread(relay.store.finish_blob, blob_id, size)
+        stored = True
     finally:
         tmp.unlink(missing_ok=True)
-    await asyncio.to_thread(relay.store.add_blob, device, blob_id, size)
+        if not stored:
+            path.unlink(missing_ok=True)
+            await asyncio.to_thread(relay.store.release_blob, blob_id)
     return {"blob_id": blob_id, "size": size}
 
 

@@ -8,10 +8,26 @@ from typing import Any
 import httpx
 
 from blindmatch.messaging.client.errors import RelayAPIError
+from blindmatch.messaging.receipts import RECEIPT_HEADER
 
-__all__ = ["RelayAPI"]
+__all__ = ["RECEIPT_HEADER", "RelayAPI", "error_detail"]
 
 PREFIX = "/relay/v1"
+
+
+def error_detail(r: httpx.Response) -> str:
+    """The relay's explanation of an error answer: FastAPI's ``detail``, or ``error: message`` (e.g. a blocked
+    account: ``AccountBlocked: ...``), or the raw text."""
+    try:
+        obj = r.json()
+    except ValueError:
+        return r.text
+    if isinstance(obj, dict):
+        if "detail" in obj:
+            return str(obj["detail"])
+        if "error" in obj:
+            return f"{obj['error']}: {obj.get('message', '')}"
+    return r.text
 
 
 class RelayAPI:
@@ -32,25 +48,23 @@ class RelayAPI:
         except httpx.HTTPError as exc:
             raise RelayAPIError(0, f"cannot reach the relay at {self.base_url}: {exc!r}") from None
         if r.status_code >= 400:
-            try:
-                detail = r.json().get("detail", r.text)
-            except ValueError:
-                detail = r.text
-            raise RelayAPIError(r.status_code, str(detail))
+            raise RelayAPIError(r.status_code, error_detail(r))
         return r.json()
 
-    async def upload(self, data: bytes, chunk: int = 64 * 1024) -> dict[str, Any]:
+    async def upload(self, data: bytes, chunk: int = 64 * 1024, *, receipt: str | None = None) -> dict[str, Any]:
         async def body() -> AsyncIterator[bytes]:
             for i in range(0, len(data), chunk):
                 yield data[i : i + chunk]
 
         headers = self._headers() | {"Content-Length": str(len(data)), "Content-Type": "application/octet-stream"}
+        if receipt is not None:
+            headers[RECEIPT_HEADER] = receipt
         try:
             r = await self._client.post(PREFIX + "/attachments", content=body(), headers=headers)
         except httpx.HTTPError as exc:
             raise RelayAPIError(0, f"upload failed: {exc!r}") from None
         if r.status_code >= 400:
-            raise RelayAPIError(r.status_code, r.json().get("detail", r.text))
+            raise RelayAPIError(r.status_code, error_detail(r))
         out: dict[str, Any] = r.json()
         return out
 

@@ -345,9 +345,9 @@ class MessengerClient:
         self._require_consent(f"{kind}s")
         if caption and contains_link(caption):
             self._require_consent("links")
-        self.media_check(data)  # raises to stop the send; see hooks.before_media_send
+        receipt = self.media_check(data)  # raises to stop the send; see hooks.before_media_send
         enc = encrypt_attachment(data)
-        up = await self.api.upload(enc.blob)
+        up = await self.api.upload(enc.blob, receipt=receipt)
         ref = AttachmentRef(str(up["blob_id"]), enc.key, enc.size, enc.sha256, mime)
         return await self._send(to, kind, caption, (ref,))
 

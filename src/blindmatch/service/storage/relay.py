@@ -16,6 +16,7 @@ Guarantees, on SQLite and PostgreSQL alike:
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
+    tuple_,
     update,
 )
 from sqlalchemy.engine import CursorResult
@@ -53,6 +56,7 @@ from blindmatch.service.storage.errors import StorageError
 
 __all__ = [
     "AuthenticatedDevice",
+    "BlobInUseError",
     "DeviceExistsError",
     "RelayStore",
     "SubmitResult",
@@ -191,6 +195,10 @@ class UnknownRecipientError(RelayStorageError, LookupError):
     """A user or device named in a request is not registered."""
 
 
+class BlobInUseError(RelayStorageError, ValueError):
+    """A blob id is already taken (with receipts: the receipt that names it was already used)."""
+
+
 def _rows(result: object) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
@@ -219,9 +227,34 @@ class SubmitResult:
 Tagger = Callable[[bytes, str, str, str, int], FrankingTag]
 
 
+#: Result of one send in a batch: the stored message and, if it was new, the deliveries to push.
+BatchOutcome = tuple[SubmitResult, tuple[tuple[int, Delivery], ...]] | Exception
+
+_CACHE_LIMIT = 100_000
+
+_UPSERT_CONV = text(
+    "INSERT INTO relay_conversations (conversation_id, next_seq) VALUES (:c, :k + 1) "
+    "ON CONFLICT (conversation_id) DO UPDATE SET next_seq = relay_conversations.next_seq + :k "
+    "RETURNING next_seq"
+)
+
+
 class RelayStore:
+    """Relay tables behind plain methods. Device rows are never deleted or re-keyed, and tokens are never
+    re-issued, so (token hash -> device) and ((user, device) -> row id) are cached in memory: the hot send path
+    then costs no lookups. If device removal or token revocation is ever added, it must clear these caches."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._cache_lock = threading.Lock()
+        self._auth_cache: dict[str, AuthenticatedDevice] = {}
+        self._pk_cache: dict[tuple[str, str], int] = {}
+
+    def _remember(self, cache: dict[Any, Any], key: Any, value: Any) -> None:
+        with self._cache_lock:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[key] = value
 
     def _begin_write(self, s: Session) -> None:
         """On SQLite, take the write lock first: a transaction that reads and then upgrades to writing fails
@@ -257,14 +290,24 @@ class RelayStore:
         except IntegrityError:
             raise DeviceExistsError(f"{keys.user_id}/{keys.device_id} is already registered") from None
 
+    def authenticate_cached(self, token: str) -> AuthenticatedDevice | None:
+        """The device of ``token`` if it was seen before (no database access); else ``None`` (not a refusal)."""
+        return self._auth_cache.get(hash_token(token))
+
     def authenticate(self, token: str) -> AuthenticatedDevice | None:
+        digest = hash_token(token)
+        hit = self._auth_cache.get(digest)
+        if hit is not None:
+            return hit
         with self.db.session() as s:
             row = s.execute(
-                select(_DEVICES.c.id, _DEVICES.c.user_id, _DEVICES.c.device_id).where(
-                    _DEVICES.c.token_hash == hash_token(token)
-                )
+                select(_DEVICES.c.id, _DEVICES.c.user_id, _DEVICES.c.device_id).where(_DEVICES.c.token_hash == digest)
             ).first()
-        return None if row is None else AuthenticatedDevice(row.id, row.user_id, row.device_id)
+        if row is None:
+            return None
+        device = AuthenticatedDevice(row.id, row.user_id, row.device_id)
+        self._remember(self._auth_cache, digest, device)
+        return device
 
     def devices(self, user_id: str) -> list[DeviceKeys]:
         with self.db.session() as s:
@@ -283,6 +326,22 @@ class RelayStore:
         with self.db.session() as s:
             dev = self._device_pk(s, user_id, device_id)
         return [] if dev is None else [int(dev.id)]
+
+    def _resolve_pks(self, s: Session, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Row ids of the given (user, device) pairs, from the cache or one query; unknown pairs are absent."""
+        found = {k: self._pk_cache[k] for k in wanted if k in self._pk_cache}
+        missing = [k for k in wanted if k not in found]
+        if missing:
+            rows = s.execute(
+                select(_DEVICES.c.id, _DEVICES.c.user_id, _DEVICES.c.device_id).where(
+                    tuple_(_DEVICES.c.user_id, _DEVICES.c.device_id).in_(missing)
+                )
+            ).all()
+            for r in rows:
+                key = (str(r.user_id), str(r.device_id))
+                found[key] = int(r.id)
+                self._remember(self._pk_cache, key, int(r.id))
+        return found
 
     # -- prekeys ------------------------------------------------------------------------------------------------
 
@@ -403,6 +462,146 @@ class RelayStore:
             s.execute(insert(_DELIVERIES), rows)
             return SubmitResult(req.message_id, seq, ts, False, tuple(tags))
 
+    def submit_batch(
+        self,
+        items: Sequence[tuple[AuthenticatedDevice, SendRequest]],
+        tagger: Tagger,
+        acks: Sequence[tuple[AuthenticatedDevice, Sequence[int]]] = (),
+    ) -> tuple[list[BatchOutcome], list[int]]:
+        """Store many sends and apply many acks in **one** transaction (group commit).
+
+        Per item, the result is the same as :meth:`submit` would give (including idempotent resends and
+        :class:`UnknownRecipientError`, returned in place of a result), plus ``(recipient row id, delivery)`` for
+        every delivery created, so the caller can push them without reading them back. Nothing is returned before
+        the commit. A database error fails the whole batch (the caller then retries items one by one)."""
+        outcomes: list[BatchOutcome | None] = [None] * len(items)
+        removed: list[int] = []
+        with self.db.session() as s:
+            self._begin_write(s)
+            wanted = {(c.user_id, c.device_id) for _, req in items for c in req.recipients}
+            pks = self._resolve_pks(s, wanted)
+            # idempotency: (sender row id, message id) already stored, or repeated inside this batch
+            ids = sorted({req.message_id for _, req in items})
+            existing: dict[tuple[int, str], Any] = {}
+            for i in range(0, len(ids), 500):
+                for row in s.execute(select(_MESSAGES).where(_MESSAGES.c.message_id.in_(ids[i : i + 500]))):
+                    existing[(int(row.sender_pk), str(row.message_id))] = row
+            fresh: list[int] = []
+            first_in_batch: dict[tuple[int, str], int] = {}
+            for n, (sender, req) in enumerate(items):
+                key = (sender.pk, req.message_id)
+                hit = existing.get(key)
+                if hit is not None:
+                    outcomes[n] = (self._as_duplicate(sender, req, tagger, hit.seq, hit.server_ts, hit.commitment), ())
+                    continue
+                unknown = [f"{c.user_id}/{c.device_id}" for c in req.recipients if (c.user_id, c.device_id) not in pks]
+                if unknown:
+                    outcomes[n] = UnknownRecipientError(f"no device {unknown[0]}")
+                    continue
+                if key in first_in_batch:
+                    continue  # resolved after the first copy is stored
+                first_in_batch[key] = n
+                fresh.append(n)
+            # one counter bump per conversation, in batch order: seq stays dense and increasing
+            per_conv: dict[str, list[int]] = {}
+            for n in fresh:
+                per_conv.setdefault(items[n][1].conversation_id, []).append(n)
+            seqs: dict[int, int] = {}
+            for conv, members in per_conv.items():
+                top = int(s.execute(_UPSERT_CONV, {"c": conv, "k": len(members)}).scalar_one())
+                for j, n in enumerate(members):
+                    seqs[n] = top - len(members) + j
+            ts = int(time.time() * 1000)
+            message_rows = [
+                {
+                    "sender_pk": items[n][0].pk,
+                    "message_id": items[n][1].message_id,
+                    "conversation_id": items[n][1].conversation_id,
+                    "seq": seqs[n],
+                    "server_ts": ts,
+                    "commitment": items[n][1].commitment,
+                }
+                for n in fresh
+            ]
+            mpks: list[int] = []
+            if message_rows:
+                res = s.execute(insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True), message_rows)
+                mpks = [int(r[0]) for r in res]
+            delivery_rows: list[dict[str, Any]] = []
+            owners: list[tuple[int, int, str, str]] = []  # (item, recipient pk, user, device)
+            tags: dict[int, list[tuple[str, str, FrankingTag]]] = {}
+            for n, mpk in zip(fresh, mpks, strict=True):
+                sender, req = items[n]
+                tags[n] = []
+                for c in req.recipients:
+                    tag = tagger(req.commitment, sender.user_id, sender.device_id, c.user_id, ts)
+                    tags[n].append((c.user_id, c.device_id, tag))
+                    rpk = pks[(c.user_id, c.device_id)]
+                    delivery_rows.append(
+                        {"message_pk": mpk, "recipient_pk": rpk, "envelope": c.envelope, "kid": tag.kid, "tag": tag.tag}
+                    )
+                    owners.append((n, rpk, c.user_id, c.device_id))
+            dids: list[int] = []
+            if delivery_rows:
+                res = s.execute(
+                    insert(_DELIVERIES).returning(_DELIVERIES.c.id, sort_by_parameter_order=True), delivery_rows
+                )
+                dids = [int(r[0]) for r in res]
+            pushes: dict[int, list[tuple[int, Delivery]]] = {n: [] for n in fresh}
+            for (n, rpk, user, _device), did, drow in zip(owners, dids, delivery_rows, strict=True):
+                sender, req = items[n]
+                d = Delivery(
+                    did,
+                    req.message_id,
+                    req.conversation_id,
+                    seqs[n],
+                    sender.user_id,
+                    sender.device_id,
+                    user,
+                    ts,
+                    req.commitment,
+                    FrankingTag(drow["kid"], drow["tag"]),
+                    drow["envelope"],
+                )
+                pushes[n].append((rpk, d))
+            for n in fresh:
+                outcomes[n] = (
+                    SubmitResult(items[n][1].message_id, seqs[n], ts, False, tuple(tags[n])),
+                    tuple(pushes[n]),
+                )
+            for key, n in first_in_batch.items():  # repeats of a message inside the batch
+                for m, (sender, req) in enumerate(items):
+                    if outcomes[m] is None and (sender.pk, req.message_id) == key:
+                        first = outcomes[n]
+                        assert isinstance(first, tuple)
+                        outcomes[m] = (
+                            self._as_duplicate(sender, req, tagger, first[0].seq, ts, items[n][1].commitment),
+                            (),
+                        )
+            for device, delivery_ids in acks:
+                if delivery_ids:
+                    res = s.execute(
+                        delete(_DELIVERIES).where(
+                            and_(_DELIVERIES.c.recipient_pk == device.pk, _DELIVERIES.c.id.in_(list(delivery_ids)))
+                        )
+                    )
+                    removed.append(_rows(res))
+                else:
+                    removed.append(0)
+        done = [o for o in outcomes if o is not None]
+        assert len(done) == len(items)
+        return done, removed
+
+    @staticmethod
+    def _as_duplicate(
+        sender: AuthenticatedDevice, req: SendRequest, tagger: Tagger, seq: int, ts: int, stored: bytes
+    ) -> SubmitResult:
+        tags = tuple(
+            (c.user_id, c.device_id, tagger(stored, sender.user_id, sender.device_id, c.user_id, ts))
+            for c in req.recipients
+        )
+        return SubmitResult(req.message_id, int(seq), int(ts), True, tags)
+
     def pending(self, device: AuthenticatedDevice, *, limit: int = 100, after: int = 0) -> list[Delivery]:
         """Unacknowledged deliveries for ``device`` in arrival order (ordering within a conversation = seq)."""
         d, m, snd = _DELIVERIES, _MESSAGES, _DEVICES.alias("snd")
@@ -491,9 +690,29 @@ class RelayStore:
         with self.db.session() as s:
             s.execute(insert(_BLOBS).values(blob_id=blob_id, owner_pk=device.pk, size=size, created_at=utcnow()))
 
-    def blob_size(self, blob_id: str) -> int | None:
+    def reserve_blob(self, device: AuthenticatedDevice, blob_id: str) -> None:
+        """Claim ``blob_id`` before its bytes are written (size -1 = upload in progress), so two uploads can never
+        write the same file; :class:`BlobInUseError` if it is taken (a receipt used twice)."""
+        try:
+            with self.db.session() as s:
+                s.execute(insert(_BLOBS).values(blob_id=blob_id, owner_pk=device.pk, size=-1, created_at=utcnow()))
+        except IntegrityError:
+            raise BlobInUseError(f"blob {blob_id} already exists") from None
+
+    def finish_blob(self, blob_id: str, size: int) -> None:
         with self.db.session() as s:
-            return s.scalar(select(_BLOBS.c.size).where(_BLOBS.c.blob_id == blob_id))
+            s.execute(update(_BLOBS).where(_BLOBS.c.blob_id == blob_id).values(size=size))
+
+    def release_blob(self, blob_id: str) -> None:
+        """Drop a reservation whose upload failed (its receipt becomes usable again: no blob was stored)."""
+        with self.db.session() as s:
+            s.execute(delete(_BLOBS).where(and_(_BLOBS.c.blob_id == blob_id, _BLOBS.c.size < 0)))
+
+    def blob_size(self, blob_id: str) -> int | None:
+        """Size of a stored blob; ``None`` if absent or still being uploaded."""
+        with self.db.session() as s:
+            size = s.scalar(select(_BLOBS.c.size).where(_BLOBS.c.blob_id == blob_id))
+        return None if size is None or size < 0 else int(size)
 
     def add_report(self, reporter: str, sender: str, message_id: str, sealed: bytes) -> int:
         with self.db.session() as s:
