@@ -34,6 +34,7 @@ from blindmatch.moderation.errors import (
 )
 from blindmatch.moderation.roles import Permission, allowed
 from blindmatch.moderation.views import StaffSession
+from blindmatch.service.console.export import ExportUnavailableError
 from blindmatch.service.console.runtime import get_moderation, get_runtime
 from blindmatch.service.console.security import (
     CSRF_FORM_FIELD,
@@ -75,6 +76,7 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (AppealError, 400),
     (ModerationInputError, 400),
     (LoginRateLimitedError, 429),
+    (ExportUnavailableError, 501),
 )
 
 
