@@ -18,7 +18,17 @@ def test_bench_runs_and_reports(shared_data: Path, tmp_path: Path, capsys: pytes
     assert clip["video_frames"] == 30 and clip["video_seconds"] == pytest.approx(1.0)
     for corpus in ("samples", "clip_720p"):
         runs = results[corpus]["runs"]
-        assert set(runs) == {"1fps", "1fps_fast", "1fps_exact_pdq", "ref_1fps", "decode_only", "decode_only_fast"}
+        assert set(runs) == {
+            "1fps",
+            "1fps_fast",
+            "keyframes",
+            "1fps_exact_pdq",
+            "ref_1fps",
+            "decode_only",
+            "decode_only_fast",
+        }
+        assert set(results[corpus]["self_match_vs_ref_1fps"]) == {"1fps_fast", "keyframes"}
+        assert 0 < runs["keyframes"]["frames_hashed"] <= runs["1fps"]["frames_hashed"]
         assert all(r["cpu_s"] > 0 and r["x_realtime_cpu"] > 0 for r in runs.values())
         # one frame per second of video on every path
         assert runs["1fps"]["frames_hashed"] == runs["ref_1fps"]["frames_hashed"]

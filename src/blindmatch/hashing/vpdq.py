@@ -302,6 +302,7 @@ def hash_video(
     threads: int = 1,
     frame_pdq: FramePdq = "banded",
     results: list[PdqResult] | None = None,
+    keyframes: bool = False,
 ) -> VpdqHash:
     """vPDQ of a video file or its bytes.
 
@@ -311,7 +312,8 @@ def hash_video(
     :meth:`blindmatch.media.video.VideoReader.frames`); both trade a few bits of agreement with the reference
     for speed. ``frame_pdq="exact"`` hashes each frame with the bit-exact (slower) PDQ instead of
     :func:`pdq_from_rgb_banded`. ``results``, when given, receives each frame's full :class:`PdqResult` (the
-    per-bit margins that private matching's token ranking needs).
+    per-bit margins that private matching's token ranking needs). ``keyframes`` hashes only key frames (see
+    :meth:`blindmatch.media.video.VideoReader.frames`): far faster, sparser than ``seconds_per_frame`` asks.
     Errors: :class:`blindmatch.media.video.VideoError` subclasses and :class:`blindmatch.media.MediaReadError`.
     """
     if frame_pdq not in ("banded", "exact"):
@@ -319,7 +321,9 @@ def hash_video(
     hasher = pdq_from_rgb_banded if frame_pdq == "banded" else pdq_from_rgb
     frames: list[VpdqFrame] = []
     with open_video(source, limits) as reader:
-        for frame in reader.frames(seconds_per_frame=seconds_per_frame, max_side=max_side, fast=fast, threads=threads):
+        for frame in reader.frames(
+            seconds_per_frame=seconds_per_frame, max_side=max_side, fast=fast, threads=threads, keyframes=keyframes
+        ):
             result = hasher(frame.rgb)
             frames.append(VpdqFrame(frame.index, result.quality, result.hash, frame.timestamp))
             if results is not None:

@@ -274,6 +274,7 @@ class VideoReader:
         max_side: int | None = None,
         fast: bool = False,
         threads: int = 1,
+        keyframes: bool = False,
     ) -> Iterator[VideoFrame]:
         """Decoded frames in presentation order; every frame if ``seconds_per_frame`` is None, else the first
         frame at or after each multiple of ``seconds_per_frame``.
@@ -282,7 +283,9 @@ class VideoReader:
         64×64 anyway, and converting fewer pixels is most of the per-frame cost. ``fast`` trades fidelity for
         speed when sampling: the decoder skips the deblocking filter and frames no other frame refers to (a
         sampled frame may then be a few frames later than the exact multiple). ``threads`` > 1 lets FFmpeg
-        decode in parallel (less wall time, not less CPU).
+        decode in parallel (less wall time, not less CPU). ``keyframes`` decodes only key (intra) frames — an
+        order of magnitude less work, but the sampling rate can then be no finer than the keyframe interval
+        (often 2 s or more), so it is a different, sparser sampling, not a faster 1 frame/s (docs/video.md).
         """
         if seconds_per_frame is not None and not (seconds_per_frame > 0 and math.isfinite(seconds_per_frame)):
             raise ValueError(f"seconds_per_frame must be positive and finite or None, got {seconds_per_frame}")
@@ -295,8 +298,10 @@ class VideoReader:
             ctx.thread_type = "AUTO"
         else:
             ctx.thread_count = 1
-        skipping = fast and seconds_per_frame is not None
-        if skipping:
+        skipping = (fast and seconds_per_frame is not None) or keyframes
+        if keyframes:
+            ctx.skip_frame = "NONKEY"
+        elif skipping:
             ctx.options = {"skip_loop_filter": "all"}
             ctx.skip_frame = "NONREF"
         # Timestamps are kept as integer ticks of the stream's time base: exact, and cheap per frame (Fraction
