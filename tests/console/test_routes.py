@@ -410,3 +410,23 @@ def test_appeal_is_decided_by_someone_else(console: Console, case_id: int) -> No
     )
     assert done.status_code == 200 and "Appeal decided." in done.text
     assert console.moderation.is_blocked("user-42") is None
+
+
+def test_a_supervisor_releases_a_suppressed_notice(console: Console, case_id: int) -> None:
+    _confirm(console, case_id)
+    action = console.moderation.enforce(
+        console.staff["rob"], case_id, "ban", facts="Shared a listed file.", grounds="ToS 4.2", notify="suppress"
+    )
+    rita = console.client()
+    csrf = login(rita, "rita")
+    page = rita.get(f"/console/cases/{case_id}").text
+    assert "suppressed (not released)" in page and "Release the notice now" not in page
+    refused = rita.post(f"/console/actions/{action.id}/release", data={"csrf_token": csrf, "case_id": str(case_id)})
+    assert refused.status_code == 403
+    assert console.moderation.notices("user-42") == []
+    sue = console.client()
+    csrf_sue = login(sue, "sue")
+    assert "Release the notice now" in sue.get(f"/console/cases/{case_id}").text
+    done = sue.post(f"/console/actions/{action.id}/release", data={"csrf_token": csrf_sue, "case_id": str(case_id)})
+    assert done.status_code == 200 and "The notice was released to the user." in done.text
+    assert [n.action_id for n in console.moderation.notices("user-42")] == [action.id]

@@ -71,7 +71,7 @@ def _require(me: LoggedIn, permission: Permission) -> None:
 
 
 def _page(me: LoggedIn, **context: object) -> dict[str, object]:
-    return {"me": me, "csrf": me.session.csrf_token, "P": Permission, **context}
+    return {"me": me, "csrf": me.session.csrf_token, "P": Permission, "now": datetime.now(UTC), **context}
 
 
 def _parse_when(value: str, field: str) -> datetime | None:
@@ -192,7 +192,7 @@ def queue(request: Request, me: CurrentSession, moderation: Moderation, status: 
     cases = moderation.queue(me.session.staff, facade_status)
     return render(
         "queue.html",
-        _page(me, cases=cases, status=shown, filters=_QUEUE_FILTERS, flash=_flash(request), now=datetime.now(UTC)),
+        _page(me, cases=cases, status=shown, filters=_QUEUE_FILTERS, flash=_flash(request)),
     )
 
 
@@ -201,7 +201,7 @@ def queue_rows(me: CurrentSession, moderation: Moderation, status: str = "open")
     """The queue's table body alone: what htmx polls to keep the queue current without a page reload."""
     shown, facade_status = _queue_status(status)
     cases = moderation.queue(me.session.staff, facade_status)
-    return render("_queue_rows.html", _page(me, cases=cases, status=shown, now=datetime.now(UTC)))
+    return render("_queue_rows.html", _page(me, cases=cases, status=shown))
 
 
 # ------------------------------------------------------------------------------------------------- case page
@@ -341,6 +341,8 @@ def release_notice(
     moderation: Moderation,
     case_id: Annotated[int, Form()],
 ) -> Response:
+    _require(me, Permission.LEGAL_HOLD)  # releasing a withheld notice is a supervisor's call
+
     def act() -> str:
         moderation.release_notice(me.session.staff, action_id)
         return "released"
