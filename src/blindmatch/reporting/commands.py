@@ -66,11 +66,17 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def write_transparency_report(year: int, records: TransparencyRecords, out_dir: Path) -> TransparencyOutput:
-    """Write ``transparency-<year>.html`` and ``transparency-<year>.csv`` into ``out_dir``."""
+def write_transparency_report(
+    year: int, records: TransparencyRecords | TransparencyFigures, out_dir: Path
+) -> TransparencyOutput:
+    """Write ``transparency-<year>.html`` and ``transparency-<year>.csv`` into ``out_dir``.
+
+    ``records`` are the year's plain records (counted here) or figures already computed (e.g. by
+    :func:`blindmatch.reporting.from_moderation.figures_from_year_stats`).
+    """
     if records.year != year:
         raise TransparencyInputError(f"records are for {records.year}, the report asked for {year}")
-    figures = compute_figures(records)
+    figures = records if isinstance(records, TransparencyFigures) else compute_figures(records)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, csv_path = out_dir / f"transparency-{year}.html", out_dir / f"transparency-{year}.csv"
     _write_atomic(html_path, render_transparency_html(figures).encode("utf-8"))
