@@ -251,3 +251,12 @@ def test_evidence_never_in_plaintext_on_disk(env: Env) -> None:
     assert needle not in files_under(env.data_dir.parent)  # data dir, SQLite file and its WAL
     keyfile = env.data_dir / "moderation" / "evidence.key"
     assert keyfile.stat().st_mode & 0o777 == 0o600
+
+
+def test_audit_reading_is_limited_to_supervisors(env: Env) -> None:
+    rev, sup = env.staff("alice"), env.staff("sam", "supervisor")
+    with pytest.raises(PermissionDeniedError):
+        env.svc.audit_records(staff=rev)
+    with pytest.raises(PermissionDeniedError):
+        env.svc.audit_verify(rev)
+    assert env.svc.audit_verify(sup).ok and len(env.svc.audit_records(staff=sup)) == 2

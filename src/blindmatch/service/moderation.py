@@ -1009,10 +1009,19 @@ class ModerationService:
         with self._tx() as tx:
             return tx.audit(actor[:64], action[:40], subject[:200], details)
 
-    def audit_verify(self) -> AuditVerification:
+    def _may_read_audit(self, staff: Staff | None) -> None:
+        if staff is not None:
+            with self.db.session() as s:
+                self._acting(s, staff, Permission.VIEW_AUDIT)
+
+    def audit_verify(self, staff: Staff | None = None) -> AuditVerification:
+        """Check the chain and the head anchor. With ``staff``, refused unless their role may read the audit log
+        (the CLI, run by the operator, passes none)."""
+        self._may_read_audit(staff)
         return self.log.verify()
 
-    def audit_records(self, *, after: int = 0, limit: int = 1000) -> list[AuditRecord]:
+    def audit_records(self, *, after: int = 0, limit: int = 1000, staff: Staff | None = None) -> list[AuditRecord]:
+        self._may_read_audit(staff)
         return self.log.records(after=after, limit=limit)
 
     # -- statistics ---------------------------------------------------------------------------------------------
