@@ -97,6 +97,7 @@ def test_wilson_interval_matches_the_quadratic_and_published_values() -> None:
         assert got[0] == pytest.approx(max(0.0, lo), abs=1e-12) and got[1] == pytest.approx(min(1.0, hi), abs=1e-12)
     assert wilson_interval(0, 10) == pytest.approx((0.0, 0.27753), abs=5e-5)
     assert wilson_interval(1, 2) == pytest.approx((0.09453, 0.90547), abs=5e-5)
+    assert wilson_interval(0, 3)[0] == 0.0 and wilson_interval(3, 3)[1] == 1.0  # type: ignore[index]
     assert wilson_interval(0, 0) is None
     with pytest.raises(TransparencyInputError):
         wilson_interval(3, 2)

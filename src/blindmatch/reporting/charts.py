@@ -65,8 +65,10 @@ def fp_ratio_chart(figures: TransparencyFigures) -> str:
         else:
             x = list(range(len(decided)))
             ratios = [t.fp_ratio or 0.0 for t in decided]
-            low = [r - (t.fp_ci_low or 0.0) for r, t in zip(ratios, decided, strict=True)]
-            high = [(t.fp_ci_high or 0.0) - r for r, t in zip(ratios, decided, strict=True)]
+            low = [max(0.0, r - (t.fp_ci_low or 0.0)) for r, t in zip(ratios, decided, strict=True)]
+            high = [
+                max(0.0, (t.fp_ci_high or 0.0) - r) for r, t in zip(ratios, decided, strict=True)
+            ]  # float noise at 0/1
             ax.errorbar(x, ratios, yerr=[low, high], fmt="o", color="#c0392b", capsize=4)
             ax.set_xticks(x, [t.label for t in decided])
             ax.set_ylim(0, 1)
