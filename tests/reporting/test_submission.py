@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from pathlib import Path
+
 import pytest
 
 from blindmatch.reporting.client import CyberTiplineClient
@@ -199,3 +203,31 @@ def test_wrong_bytes_are_refused_before_any_call(
     with pytest.raises(SubmissionStateError):
         SubmissionDriver(client, InMemorySubmissionStore()).run(make_case(BLOBS), BLOBS[:1])
     assert fake.calls == []
+
+
+def test_benign_photos_from_the_shared_set_go_through_end_to_end(
+    shared_data: Path, fake_server: tuple[FakeCyberTipline, str], client: CyberTiplineClient
+) -> None:
+    # Two "listed" stand-ins (benign photographs), read in place, hashed by our own hashing package.
+    from blindmatch.hashing.files import hash_bytes
+    from blindmatch.reporting.model import MatchDetails, ReportFile, Technology
+
+    fake, _ = fake_server
+    paths = sorted((shared_data / "images" / "listed").glob("kodak-*.jpg"))[:2]
+    blobs = [p.read_bytes() for p in paths]
+    hashed = [hash_bytes(b) for b in blobs]
+    base = make_case([], case_id="shared-photos")
+    files = tuple(
+        ReportFile(
+            p.name, h.md5, h.sha1, h.sha256, pdq=h.pdq, viewed_by_esp=True,
+            matches=(MatchDetails(Technology.PDQ, "benign-stand-ins", p.stem, 0, 31),),
+        )
+        for p, h in zip(paths, hashed, strict=True)
+    )  # fmt: skip
+    case = dataclasses.replace(base, files=files)
+    sub = SubmissionDriver(client, InMemorySubmissionStore()).run(case, blobs)
+    assert sub.state is ReportState.FINISHED
+    stored = {f.name: f for f in fake.reports[sub.report_id or ""].files.values()}
+    for p, blob, h in zip(paths, blobs, hashed, strict=True):
+        assert stored[p.name].sha256 == hashlib.sha256(blob).hexdigest() == h.sha256
+        assert f"<value>{h.pdq}</value>".encode() in (stored[p.name].details_xml or b"")
