@@ -93,6 +93,7 @@ def test_json_keeps_hostile_text_exactly() -> None:
 def test_export_case_writes_inside_the_output_folder(tmp_path: Path) -> None:
     case = dataclasses.replace(make_case(), case_id="../../etc/passwd")
     path = export_case(case, "eu-centre", tmp_path)
+    assert path.stat().st_mode & 0o777 == 0o600  # a case export is for the operator only
     assert path.parent == tmp_path and path.name == "_.._etc_passwd.eu-centre.json"
     assert json.loads(path.read_text())["case_reference"] == "../../etc/passwd"
     xml_path = export_case(case, "cybertipline", tmp_path)

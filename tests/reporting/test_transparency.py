@@ -159,6 +159,7 @@ class _Collector(HTMLParser):
 def test_html_and_csv_are_written_and_parse(tmp_path: Path) -> None:
     out = write_transparency_report(2026, records(), tmp_path / "reports")
     assert out.html.name == "transparency-2026.html" and out.csv.name == "transparency-2026.csv"
+    assert out.html.stat().st_mode & 0o777 == 0o644  # public document
     page = _Collector()
     page.feed(out.html.read_text("utf-8"))
     page.close()

@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from blindmatch.reporting.transparency import TransparencyFigures
 
@@ -47,6 +48,8 @@ def detections_chart(figures: TransparencyFigures) -> str:
             ax.bar(labels, values, bottom=bottom, color=colour, label=name.replace("_", " "))
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         ax.set_ylabel("detections")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(axis="x", labelrotation=20)
         ax.set_title(f"Detections per technology, {figures.year}")
         ax.legend(fontsize=8, ncols=4, loc="upper right")
         ax.grid(axis="y", alpha=0.3)
@@ -70,7 +73,7 @@ def fp_ratio_chart(figures: TransparencyFigures) -> str:
                 max(0.0, (t.fp_ci_high or 0.0) - r) for r, t in zip(ratios, decided, strict=True)
             ]  # float noise at 0/1
             ax.errorbar(x, ratios, yerr=[low, high], fmt="o", color="#c0392b", capsize=4)
-            ax.set_xticks(x, [t.label for t in decided])
+            ax.set_xticks(x, [t.label for t in decided], rotation=20)
             ax.set_ylim(0, 1)
             ax.set_ylabel("false positives / decided")
             ax.grid(axis="y", alpha=0.3)
@@ -87,6 +90,7 @@ def _hbar(title: str, items: tuple[tuple[str, int], ...], empty: str) -> str:
         else:
             ax.barh([k for k, _ in items], [v for _, v in items], color="#34568b")
             ax.invert_yaxis()
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(axis="x", alpha=0.3)
         ax.set_title(title)
         return _svg(fig)

@@ -55,11 +55,12 @@ def render_transparency_html(figures: TransparencyFigures) -> str:
     )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -79,8 +80,9 @@ def write_transparency_report(
     figures = records if isinstance(records, TransparencyFigures) else compute_figures(records)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, csv_path = out_dir / f"transparency-{year}.html", out_dir / f"transparency-{year}.csv"
-    _write_atomic(html_path, render_transparency_html(figures).encode("utf-8"))
-    _write_atomic(csv_path, figures_to_csv(figures).encode("utf-8"))
+    # A transparency report is public: world-readable. A case export is not: owner only.
+    _write_atomic(html_path, render_transparency_html(figures).encode("utf-8"), 0o644)
+    _write_atomic(csv_path, figures_to_csv(figures).encode("utf-8"), 0o644)
     return TransparencyOutput(html_path, csv_path, figures)
 
 
@@ -91,5 +93,5 @@ def export_case(case: CaseReport, recipient: str, out_dir: Path, policy: ReportP
     safe_id = re.sub(r"[^A-Za-z0-9._-]", "_", case.case_id).lstrip(".") or "case"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{safe_id}.{adapter.name}.{adapter.file_extension}"
-    _write_atomic(path, data)
+    _write_atomic(path, data, 0o600)
     return path
