@@ -72,8 +72,22 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     return csrf.group(1)
 
 
-def build_console(data_dir: Path, config: ConsoleConfig | None = None, *, two_person: bool = False) -> Console:
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'bm.sqlite3'}")
+#: Who files reports in tests (the export needs a reporter; example.org is reserved for documentation).
+REPORTER = {"reporter_email": "trust-and-safety@example.org"}
+
+
+def build_console(
+    data_dir: Path,
+    config: ConsoleConfig | None = None,
+    *,
+    two_person: bool = False,
+    extra: dict[str, str] | None = None,
+) -> Console:
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'bm.sqlite3'}",
+        extra=dict(REPORTER if extra is None else extra),
+    )
     app = create_app(settings)
     services = app.state.blindmatch.services
     # The same facade create_app registers, with a cheap scrypt so logging in many times stays fast in tests.

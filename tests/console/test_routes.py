@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -430,3 +432,60 @@ def test_a_supervisor_releases_a_suppressed_notice(console: Console, case_id: in
     done = sue.post(f"/console/actions/{action.id}/release", data={"csrf_token": csrf_sue, "case_id": str(case_id)})
     assert done.status_code == 200 and "The notice was released to the user." in done.text
     assert [n.action_id for n in console.moderation.notices("user-42")] == [action.id]
+
+
+# ----------------------------------------------------------------------------------------------- export
+
+
+def test_export_cybertipline_xml_and_eu_json_with_the_view_recorded(console: Console, case_id: int) -> None:
+    eid = evidence_id(console, case_id)
+    console.moderation.reveal(console.staff["rob"], case_id, eid)
+    sue = console.client()
+    csrf = login(sue, "sue")
+    early = sue.post(f"/console/cases/{case_id}/export", data={"csrf_token": csrf})
+    assert early.status_code == 422 and "only a confirmed case" in early.text
+    _confirm(console, case_id)
+    console.moderation.enforce(console.staff["rob"], case_id, "ban", facts="Shared a listed file.", grounds="ToS")
+    r = sue.post(f"/console/cases/{case_id}/export", data={"csrf_token": csrf})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/xml")
+    assert r.headers["content-disposition"] == f'attachment; filename="cybertipline-case-{case_id}.xml"'
+    assert r.headers["cache-control"] == "no-store"
+    root = ET.fromstring(r.content)
+    assert root.tag == "report"
+    assert root.findtext("reporter/reportingPerson/email") == "trust-and-safety@example.org"
+    assert root.findtext("personOrUserReported/espIdentifier") == "user-42"
+    assert root.find("personOrUserReported/accountPermanentlyDisabled") is not None
+    eu = sue.post(f"/console/cases/{case_id}/export", data={"csrf_token": csrf, "recipient": "eu-centre"})
+    assert eu.status_code == 200 and eu.headers["content-type"].startswith("application/json")
+    document = json.loads(eu.content)
+    sha = console.moderation.case(console.staff["ada"], case_id).evidence[0].sha256
+    assert [(f["hashes"]["sha256"], f["viewed_by_provider"]) for f in document["files"]] == [(sha, True)]
+    exports = [a for a in console.moderation.audit_records() if a.action == "export"]
+    assert [(a.actor, a.subject, a.details["recipient"]) for a in exports] == [
+        ("sue", f"case:{case_id}", "cybertipline"),
+        ("sue", f"case:{case_id}", "eu-centre"),
+    ]
+    assert exports[0].details["sha256"] == hashlib.sha256(r.content).hexdigest()
+    bad = sue.post(f"/console/cases/{case_id}/export", data={"csrf_token": csrf, "recipient": "interpol"})
+    assert bad.status_code == 422 and "unknown recipient" in bad.text
+    assert sue.post(f"/console/cases/{case_id}/export").status_code == 403  # CSRF applies to downloads too
+
+
+def test_export_of_an_unviewed_file_says_so(console: Console, case_id: int) -> None:
+    _confirm(console, case_id)
+    ada = console.client()
+    csrf = login(ada, "ada")
+    eu = ada.post(f"/console/cases/{case_id}/export", data={"csrf_token": csrf, "recipient": "eu-centre"})
+    assert [f["viewed_by_provider"] for f in json.loads(eu.content)["files"]] == [False]
+
+
+def test_export_without_a_configured_reporter_says_so(tmp_path: Path, shared_data: Path) -> None:
+    console = build_console(tmp_path / "var", extra={})
+    cid = console.open_scan_case(listed_image(shared_data, IMAGE), IMAGE, exact=True)
+    _confirm(console, cid)
+    client = console.client()
+    csrf = login(client, "ada")
+    r = client.post(f"/console/cases/{cid}/export", data={"csrf_token": csrf})
+    assert r.status_code == 501 and "BLINDMATCH_REPORTER_EMAIL" in r.text
+    assert [a for a in console.moderation.audit_records() if a.action == "export"] == []

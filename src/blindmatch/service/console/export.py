@@ -1,25 +1,44 @@
-"""The export button's one call: the CyberTipline report of a case, as a file to download.
+"""The export button: a confirmed case as a recipient's report document, downloaded by a supervisor.
 
-The report itself is built by :mod:`blindmatch.reporting` (and its audit record written by the facade); the
-console only asks for it. This module is the thin adapter the brief allows while the facade's export method is
-being written: it uses the facade's ``export_cybertipline`` when present and otherwise says precisely what is
-missing instead of producing a fake document.
+Recipients are the reporting package's adapters: ``cybertipline`` (the ``<report>`` XML of ``POST /submit``; the
+per-file ``<fileDetails>`` need the report id NCMEC assigns, so they are made by the submission driver, not here),
+``eu-centre`` and ``uk-nca`` (JSON documents that carry the files, their hashes and the viewed flags).
+
+The facade has no export method, so this is the thin adapter the brief allows: it reads the case through the
+facade (which checks the staff member can see it), maps it with the reporting package
+(:func:`~blindmatch.reporting.from_moderation.case_report_from_view`, which marks a file ``fileViewedByEsp`` when a
+reveal of it was recorded and the account as disabled when it was banned or suspended), builds the XML with the
+CyberTipline recipient (validated against the XSD in the repository), and appends an ``export`` record with the
+document's SHA-256 to the audit log. Nothing is sent anywhere: submission is the reporting client's job.
+
+Who reports is configuration, not code: ``reporter_email`` (and optionally ``reporter_first_name``,
+``reporter_last_name``, ``reporting_chat_client``, ``reporting_esp_service``,
+``reporting_allow_industry_classification``) from ``Settings.extra`` or ``BLINDMATCH_<NAME>``. In demo mode a
+placeholder address under the reserved ``.invalid`` domain is used so ``make run`` can show the export.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from blindmatch.moderation.cases import CaseStatus
+from blindmatch.moderation.roles import Permission, require
 from blindmatch.moderation.views import Staff
-from blindmatch.service.console.security import ConsoleSecurityError
+from blindmatch.reporting.errors import ReportingError
+from blindmatch.reporting.from_moderation import case_report_from_view
+from blindmatch.reporting.model import Person, Reporter, ReportPolicy
+from blindmatch.reporting.recipients import get_recipient, recipient_names
+from blindmatch.service.console.errors import ExportError, ExportUnavailableError
 from blindmatch.service.moderation import ModerationService
 
-__all__ = ["ExportFile", "ExportUnavailableError", "export_cybertipline"]
+__all__ = ["DEMO_REPORTER_EMAIL", "RECIPIENTS", "ExportFile", "ReportingSettings", "export_case_report"]
 
-
-class ExportUnavailableError(ConsoleSecurityError):
-    """The running service offers no CyberTipline export (the reporting side is not wired in)."""
+DEMO_REPORTER_EMAIL = "demo-reporter@blindmatch.invalid"
+#: Recipients offered by the export form, CyberTipline first (the default).
+RECIPIENTS: tuple[str, ...] = ("cybertipline", *(n for n in recipient_names() if n != "cybertipline"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +48,61 @@ class ExportFile:
     content: bytes
 
 
-def export_cybertipline(service: ModerationService, staff: Staff, case_id: int) -> ExportFile:
-    """The case's CyberTipline report XML (the facade audits the export and checks the role)."""
-    method: Any = getattr(service, "export_cybertipline", None)
-    if method is None:
-        raise ExportUnavailableError("this service has no CyberTipline export (ModerationService.export_cybertipline)")
-    content = method(staff, case_id)
-    if isinstance(content, str):
-        content = content.encode("utf-8")
-    if not isinstance(content, bytes):
-        raise ExportUnavailableError(f"the export returned {type(content).__name__}, not the XML document")
-    return ExportFile(f"cybertipline-case-{case_id}.xml", "application/xml", content)
+@dataclass(frozen=True, slots=True)
+class ReportingSettings:
+    """Who files the report and how the service is named in it."""
+
+    reporter_email: str
+    reporter_first_name: str | None = None
+    reporter_last_name: str | None = None
+    chat_client: str = "blindmatch messenger"
+    esp_service: str | None = None
+    allow_industry_classification: bool = False
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, str], *, demo: bool) -> ReportingSettings:
+        def get(name: str) -> str:
+            return extra.get(name, os.environ.get("BLINDMATCH_" + name.upper(), "")).strip()
+
+        email = get("reporter_email") or (DEMO_REPORTER_EMAIL if demo else "")
+        if not email:
+            raise ExportUnavailableError(
+                "no reporter is configured: set BLINDMATCH_REPORTER_EMAIL (the person filing reports) to export"
+            )
+        return cls(
+            reporter_email=email,
+            reporter_first_name=get("reporter_first_name") or None,
+            reporter_last_name=get("reporter_last_name") or None,
+            chat_client=get("reporting_chat_client") or "blindmatch messenger",
+            esp_service=get("reporting_esp_service") or None,
+            allow_industry_classification=get("reporting_allow_industry_classification").lower()
+            in ("1", "true", "yes", "on"),
+        )
+
+
+def export_case_report(
+    service: ModerationService, staff: Staff, case_id: int, recipient_name: str, settings: ReportingSettings
+) -> ExportFile:
+    """The case's report for ``recipient_name``; refused unless ``staff`` may export and the case is confirmed."""
+    require(staff.role, Permission.EXPORT)
+    if recipient_name not in RECIPIENTS:
+        raise ExportError(f"unknown recipient {recipient_name!r}; expected one of {', '.join(RECIPIENTS)}")
+    view = service.case(staff, case_id)
+    if view.summary.status is not CaseStatus.CONFIRMED:
+        raise ExportError(f"case {case_id} is {view.summary.status.value}; only a confirmed case is reported")
+    try:
+        reporter = Reporter(Person(settings.reporter_email, settings.reporter_first_name, settings.reporter_last_name))
+        report = case_report_from_view(
+            view, reporter=reporter, chat_client=settings.chat_client, esp_service=settings.esp_service
+        )
+        recipient = get_recipient(recipient_name, ReportPolicy(settings.allow_industry_classification))
+        content = recipient.export(report)
+    except ReportingError as exc:
+        raise ExportError(f"case {case_id} cannot be exported to {recipient_name}: {exc}") from exc
+    service.audit(
+        staff.username,
+        "export",
+        f"case:{case_id}",
+        {"recipient": recipient.name, "sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)},
+    )
+    return ExportFile(f"{recipient.name}-case-{case_id}.{recipient.file_extension}", recipient.media_type, content)

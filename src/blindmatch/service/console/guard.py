@@ -34,12 +34,11 @@ from blindmatch.moderation.errors import (
 )
 from blindmatch.moderation.roles import Permission, allowed
 from blindmatch.moderation.views import StaffSession
-from blindmatch.service.console.export import ExportUnavailableError
+from blindmatch.service.console.errors import ConsoleError, ExportError, ExportUnavailableError
 from blindmatch.service.console.runtime import get_moderation, get_runtime
 from blindmatch.service.console.security import (
     CSRF_FORM_FIELD,
     CSRF_HEADER,
-    ConsoleSecurityError,
     CsrfError,
     LoginRateLimitedError,
     NotLoggedInError,
@@ -77,6 +76,7 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ModerationInputError, 400),
     (LoginRateLimitedError, 429),
     (ExportUnavailableError, 501),
+    (ExportError, 422),
 )
 
 
@@ -139,7 +139,7 @@ class ConsoleRoute(APIRoute):
                 fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
                 bad = ModerationInputError(f"missing or invalid form fields: {fields}")
                 return error_page(request, bad, 400)
-            except (ModerationError, ConsoleSecurityError) as exc:
+            except (ModerationError, ConsoleError) as exc:
                 status = error_status(exc)
                 if status >= 500:
                     log.error("console: %s: %s", type(exc).__name__, exc)

@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse
 
 from blindmatch.moderation.errors import ModerationError, ModerationInputError, PermissionDeniedError
 from blindmatch.moderation.roles import Permission
-from blindmatch.service.console.export import export_cybertipline
+from blindmatch.service.console.export import RECIPIENTS, ReportingSettings, export_case_report
 from blindmatch.service.console.guard import (
     LOGIN_PATH,
     ConsoleRoute,
@@ -39,6 +39,7 @@ from blindmatch.service.console.security import (
     security_headers,
 )
 from blindmatch.service.console.views import FLASH, render
+from blindmatch.service.deps import get_state
 from blindmatch.service.moderation import ModerationService
 
 __all__ = ["evidence_delivery", "router"]
@@ -227,6 +228,7 @@ def _case_page(
             flash=_flash(request),
             error=(None if error is None else f"{type(error).__name__}: {error}"),
             inline_mime=_INLINE_MIME,
+            recipients=RECIPIENTS,
         ),
         status_code=status,
         headers=None if error is None else {"HX-Push-Url": "false"},
@@ -351,10 +353,18 @@ def release_notice(
 
 
 @router.post("/cases/{case_id}/export")
-def export(case_id: int, me: CsrfSession, moderation: Moderation) -> Response:
-    """Download the case's CyberTipline report XML (the facade checks the role and audits the export)."""
+def export(
+    request: Request,
+    case_id: int,
+    me: CsrfSession,
+    moderation: Moderation,
+    recipient: Annotated[str, Form(max_length=40)] = "cybertipline",
+) -> Response:
+    """Download the case's report for ``recipient`` (supervisor; the export is audited with its SHA-256)."""
     _require(me, Permission.EXPORT)
-    exported = export_cybertipline(moderation, me.session.staff, case_id)
+    settings = get_state(request).settings
+    reporting = ReportingSettings.from_extra(settings.extra, demo=settings.demo)
+    exported = export_case_report(moderation, me.session.staff, case_id, recipient, reporting)
     headers = security_headers()
     headers["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
     return Response(exported.content, media_type=exported.media_type, headers=headers)

@@ -30,6 +30,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from blindmatch.service.console.errors import ConsoleError
+
 __all__ = [
     "CSP",
     "CSRF_FORM_FIELD",
@@ -61,8 +63,8 @@ CSP = (
 )
 
 
-class ConsoleSecurityError(Exception):
-    """Base class of the console's own refusals (the facade's are :class:`ModerationError`)."""
+class ConsoleSecurityError(ConsoleError):
+    """Base class of the console's security refusals."""
 
 
 class CsrfError(ConsoleSecurityError):
