@@ -221,3 +221,5 @@ class YearStats:
     evidence_purged: int
     evidence_destroyed: int
     retention_policy: Mapping[str, Any]
+    #: Reports submitted to authorities in the year, per recipient (``cybertipline``: from ``cybertip_reports``).
+    reports_by_recipient: Mapping[str, int] = field(default_factory=dict)

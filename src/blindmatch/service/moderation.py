@@ -104,6 +104,7 @@ from blindmatch.moderation.views import (
     TechnologyStats,
     YearStats,
 )
+from blindmatch.reporting.lifecycle import ReportState, Submission
 from blindmatch.service.detection import ThresholdEventRow
 from blindmatch.service.moderation_audit import AuditLog
 from blindmatch.service.moderation_intake import CaseDraft, draft_from_report, draft_from_scan, draft_from_threshold
@@ -116,6 +117,7 @@ from blindmatch.service.storage.moderation import (
     CaseHistoryRow,
     CaseMatchRow,
     CaseRow,
+    CyberTipReportRow,
     DecisionRow,
     EnforcementRow,
     EvidenceRow,
@@ -127,7 +129,7 @@ from blindmatch.service.storage.moderation import (
 )
 from blindmatch.service.storage.relay import RelayReportRow
 
-__all__ = ["ModerationConfig", "ModerationService"]
+__all__ = ["CyberTipStore", "ModerationConfig", "ModerationService"]
 
 log = logging.getLogger(__name__)
 
@@ -926,25 +928,27 @@ class ModerationService:
     # -- retention ----------------------------------------------------------------------------------------------
 
     def legal_hold(self, case_id: int, reason: str, *, until: datetime | None = None, actor: str = "system") -> None:
-        """Place (or extend) a legal hold: no purge or destruction while it lasts. The reporting helper calls
-        this when a report is submitted (``until`` = report time + the preservation period)."""
+        """Place (or extend) a legal hold: no purge or destruction while it lasts. Saving a submitted CyberTipline
+        report places one automatically (``until`` = report time + the preservation period)."""
         if not reason.strip():
             raise ModerationInputError("a legal hold needs a reason")
         with self._tx() as tx:
-            row = self._case_row(tx.s, case_id)
-            new_until = None if until is None else _utc(until)
-            current = self._hold(row)
-            if hold_active(current, tx.now):
-                assert current is not None
-                if current.until is None or (new_until is not None and new_until < current.until):
-                    new_until = current.until
-            elif current is not None:
-                current = None
-            row.hold_reason = reason.strip()[:1000]
-            row.hold_at = current.placed_at if current else tx.now
-            row.hold_until = new_until
-            tx.event(case_id, actor, "legal_hold",
-                     {"reason": row.hold_reason, "until": new_until.isoformat() if new_until else None})  # fmt: skip
+            self._place_hold(tx, self._case_row(tx.s, case_id), reason, until, actor)
+
+    def _place_hold(self, tx: _Tx, row: CaseRow, reason: str, until: datetime | None, actor: str) -> None:
+        new_until = None if until is None else _utc(until)
+        current = self._hold(row)
+        if hold_active(current, tx.now):
+            assert current is not None
+            if current.until is None or (new_until is not None and new_until < current.until):
+                new_until = current.until  # a second hold never shortens the first
+        else:
+            current = None
+        row.hold_reason = reason.strip()[:1000]
+        row.hold_at = current.placed_at if current else tx.now
+        row.hold_until = new_until
+        tx.event(row.id, actor, "legal_hold",
+                 {"reason": row.hold_reason, "until": new_until.isoformat() if new_until else None})  # fmt: skip
 
     def lift_legal_hold(self, staff: Staff, case_id: int, reason: str) -> None:
         with self._tx() as tx:
@@ -1002,6 +1006,55 @@ class ModerationService:
             tx.event(case_id, me.username, "destroy", {"items": n, "reason": reason[:500]})
             return n
 
+    # -- CyberTipline report state (driven by blindmatch.reporting) -----------------------------------------------
+
+    def cybertip_load(self, case_id: str) -> Submission | None:
+        """The reporting driver's stored state for a case (``SubmissionStore.load``)."""
+        cid = _case_number(case_id)
+        with self.db.session() as s:
+            q = select(CyberTipReportRow.submission).where(CyberTipReportRow.case_id == cid)
+            text = s.execute(q.order_by(CyberTipReportRow.id.desc()).limit(1)).scalar_one_or_none()
+        return None if text is None else Submission.from_dict(json.loads(text))
+
+    def cybertip_save(self, submission: Submission, *, actor: str = "system") -> None:
+        """Store the driver's state (``SubmissionStore.save``). The first save that carries a report id (the report
+        was submitted) places the legal hold in the same transaction, until report time + the preservation period
+        of the case's jurisdiction: evidence is preserved from the moment of reporting. State changes are audited."""
+        cid = _case_number(submission.case_id)
+        with self._tx() as tx:
+            case = self._case_row(tx.s, cid)
+            q = select(CyberTipReportRow).where(CyberTipReportRow.case_id == cid).order_by(CyberTipReportRow.id.desc())
+            row = tx.s.execute(q.limit(1)).scalar_one_or_none()
+            before = None if row is None else row.state
+            if row is None:
+                row = CyberTipReportRow(case_id=cid, state=submission.state.value, created_at=tx.now, file_ids="{}")
+                tx.s.add(row)
+            row.state = submission.state.value
+            row.ncmec_report_id = submission.report_id
+            row.xml = submission.report_xml
+            row.error = submission.error
+            row.file_ids = json.dumps({str(f.index): f.file_id for f in submission.files if f.file_id})
+            row.submission = json.dumps(submission.to_dict(), sort_keys=True)
+            row.updated_at = tx.now
+            if submission.report_id and row.submitted_at is None:
+                row.submitted_at = tx.now
+                keep = POLICIES[Jurisdiction(case.jurisdiction)].preserve_after_report
+                self._place_hold(
+                    tx, case, f"CyberTipline report {submission.report_id} submitted", tx.now + keep, actor
+                )
+            if submission.state is ReportState.FINISHED and row.finished_at is None:
+                row.finished_at = tx.now
+            if submission.state is ReportState.RETRACTED and row.retracted_at is None:
+                row.retracted_at = tx.now
+            if before != row.state:
+                tx.event(cid, actor, "report_state",
+                         {"recipient": "cybertipline", "from": before, "to": row.state,
+                          "report_id": submission.report_id})  # fmt: skip
+
+    def submission_store(self) -> CyberTipStore:
+        """A :class:`~blindmatch.reporting.submission.SubmissionStore` over the ``cybertip_reports`` table."""
+        return CyberTipStore(self)
+
     # -- audit --------------------------------------------------------------------------------------------------
 
     def audit(self, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> AuditRecord:
@@ -1042,6 +1095,11 @@ class ModerationService:
             appeals = list(
                 s.execute(select(AppealRow).where(AppealRow.created_at >= start, AppealRow.created_at < end)).scalars()
             )
+            reported = s.execute(
+                select(func.count())
+                .select_from(CyberTipReportRow)
+                .where(CyberTipReportRow.submitted_at >= start, CyberTipReportRow.submitted_at < end)
+            ).scalar_one()
             removed = list(
                 s.execute(
                     select(EvidenceRow.purged_reason).where(EvidenceRow.purged_at >= start, EvidenceRow.purged_at < end)
@@ -1073,6 +1131,7 @@ class ModerationService:
             evidence_purged=sum(1 for r in removed if r and r.startswith("purged")),
             evidence_destroyed=sum(1 for r in removed if r and r.startswith("destroyed")),
             retention_policy=POLICIES[self.config.jurisdiction].to_json(),
+            reports_by_recipient={"cybertipline": int(reported)} if reported else {},
         )
 
 
@@ -1091,3 +1150,26 @@ def _appeal(r: AppealRow) -> AppealRecord:
         r.id, r.action_id, r.user_id, r.text, _utc(r.created_at), AppealOutcome(r.outcome) if r.outcome else None,
         r.decided_by, _opt_utc(r.decided_at), r.note,
     )  # fmt: skip
+
+
+def _case_number(case_id: str) -> int:
+    try:
+        n = int(case_id)
+    except ValueError:
+        raise ModerationInputError(f"a case id is a number, got {case_id!r}") from None
+    if n < 1:
+        raise ModerationInputError(f"a case id is a positive number, got {case_id!r}")
+    return n
+
+
+class CyberTipStore:
+    """The database-backed ``SubmissionStore`` the CyberTipline driver persists its state through."""
+
+    def __init__(self, service: ModerationService) -> None:
+        self.service = service
+
+    def load(self, case_id: str) -> Submission | None:
+        return self.service.cybertip_load(case_id)
+
+    def save(self, submission: Submission) -> None:
+        self.service.cybertip_save(submission)

@@ -238,6 +238,8 @@ class CyberTipReportRow(Base):
     file_ids: Mapped[str] = mapped_column(Text, nullable=False, default="{}")  # JSON: evidence id -> NCMEC file id
     xml: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The reporting driver's whole stored state (``Submission.to_dict()``): pending call, per-file progress.
+    submission: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(_TZ, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(_TZ, nullable=False)
     submitted_at: Mapped[datetime | None] = mapped_column(_TZ, nullable=True)
