@@ -143,3 +143,21 @@ def test_upload_that_may_have_arrived_is_not_retried() -> None:
     with CyberTiplineClient(TEST_URL, "u", "p", transport=transport, sleep=lambda _s: None) as c:
         c.retract("7")
     assert seen == ["/ispws/retract"] * 2
+
+
+def test_fake_refuses_entity_tricks_and_serves_its_schema(
+    fake_server: tuple[FakeCyberTipline, str], client: CyberTiplineClient
+) -> None:
+    fake, url = fake_server
+    xxe = b'<?xml version="1.0"?><!DOCTYPE report [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + build_report_xml(
+        make_case([])
+    ).split(b"?>", 1)[1].replace(b"sender_42", b"&x;")
+    with pytest.raises(CyberTiplineAPIError) as err:
+        client.submit(xxe)
+    assert err.value.code == 4100 and fake.reports == {}
+    ok = httpx.get(f"{url}/xsd", auth=("usr123", "pswd123"))
+    assert ok.status_code == 200 and b"<xs:schema" in ok.content
+    for path in ("/xsd", "/status"):
+        assert httpx.get(f"{url}{path}").status_code == 401
+    for path in ("/submit", "/upload", "/fileinfo", "/finish", "/retract"):
+        assert httpx.post(f"{url}{path}", content=b"<report/>").status_code == 401

@@ -7,12 +7,15 @@ import datetime as dt
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from blindmatch.reporting.cybertipline import (
     build_file_details_xml,
     build_report_xml,
     build_response_xml,
+    clean_text,
     parse_response,
 )
 from blindmatch.reporting.errors import InvalidReportInputError, ResponseParseError, SchemaValidationError
@@ -214,3 +217,19 @@ def test_responses_parse_and_hostile_responses_are_refused() -> None:
         parse_response(b"<html>502 Bad Gateway</html>")
     with pytest.raises(ResponseParseError):
         parse_response(b"not xml at all")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_any_screen_name_builds_a_valid_document_or_fails_clearly(name: str) -> None:
+    try:
+        case = make_case(screen_name=name)
+    except InvalidReportInputError:
+        assert len(name) > 255 or not name.strip()
+        return
+    try:
+        root = _parse(build_report_xml(case))
+    except SchemaValidationError:
+        assert len(clean_text(name)) > 255 or not clean_text(name)  # made visible, it no longer fits
+        return
+    assert root.findtext("personOrUserReported/screenName") == clean_text(name)

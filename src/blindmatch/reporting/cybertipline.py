@@ -84,7 +84,9 @@ def _add(parent: ET.Element, tag: str, text: str | None) -> ET.Element | None:
 
 
 def _serialise(root: ET.Element) -> bytes:
-    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+    # ElementTree writes a carriage return raw, and every XML parser turns it into a line feed: escape it so a
+    # user's text arrives exactly as typed. (ElementTree itself never emits one, so all of them are content.)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True)).replace(b"\r", b"&#13;")
 
 
 def _person(parent: ET.Element, tag: str, person: Person) -> None:
