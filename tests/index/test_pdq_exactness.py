@@ -15,8 +15,10 @@ from .helpers import clustered, flip_bits, reference
 PLANS = [(11, 20), (13, 20), (16, 16), (12, 18), (10, 22)]
 
 
-def _check(index: PDQIndex, hashes: np.ndarray, ids: np.ndarray, queries: np.ndarray, t: int, method: str) -> None:
-    results = index.search_batch(queries, t, method=method, batch=7)
+def _check(
+    index: PDQIndex, hashes: np.ndarray, ids: np.ndarray, queries: np.ndarray, t: int, method: str, engine: str = "auto"
+) -> None:
+    results = index.search_batch(queries, t, method=method, batch=7, engine=engine)
     assert len(results) == queries.shape[0]
     for q, res in zip(queries, results, strict=True):
         want = reference(hashes, ids, q, t)
@@ -38,9 +40,18 @@ def _check(index: PDQIndex, hashes: np.ndarray, ids: np.ndarray, queries: np.nda
     plan=st.sampled_from(PLANS),
     delta_max=st.sampled_from([1, 16, 4096]),
     method=st.sampled_from(["probe", "auto"]),
+    engine=st.sampled_from(["numpy", "compiled"]),
 )
 def test_matches_brute_force_on_clustered_data(
-    seed: int, n: int, centres: int, max_flips: int, t: int, plan: tuple[int, int], delta_max: int, method: str
+    seed: int,
+    n: int,
+    centres: int,
+    max_flips: int,
+    t: int,
+    plan: tuple[int, int],
+    delta_max: int,
+    method: str,
+    engine: str,
 ) -> None:
     rng = np.random.default_rng(seed)
     hashes = clustered(rng, n, centres, max_flips)
@@ -52,12 +63,17 @@ def test_matches_brute_force_on_clustered_data(
     base = hashes[rng.integers(0, n, size=6)] if n else np.zeros((0, 32), np.uint8)
     queries = [flip_bits(b, int(rng.integers(0, 45)), rng) for b in base]
     queries += [rng.integers(0, 256, 32, dtype=np.uint8), np.zeros(32, np.uint8)]
-    _check(index, hashes, ids, np.array(queries, dtype=np.uint8), t, method)
+    _check(index, hashes, ids, np.array(queries, dtype=np.uint8), t, method, engine)
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), t=st.integers(0, 64), plan=st.sampled_from(PLANS))
-def test_boundary_distances_t_and_t_plus_one(seed: int, t: int, plan: tuple[int, int]) -> None:
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    t=st.integers(0, 64),
+    plan=st.sampled_from(PLANS),
+    engine=st.sampled_from(["numpy", "compiled"]),
+)
+def test_boundary_distances_t_and_t_plus_one(seed: int, t: int, plan: tuple[int, int], engine: str) -> None:
     """Entries at exactly t must be found and entries at t+1 must not, wherever the flipped bits fall."""
     rng = np.random.default_rng(seed)
     q = rng.integers(0, 256, 32, dtype=np.uint8)
@@ -65,7 +81,7 @@ def test_boundary_distances_t_and_t_plus_one(seed: int, t: int, plan: tuple[int,
     ids = np.arange(hashes.shape[0], dtype=np.int64)
     index = PDQIndex(chunks=plan[0], prefix_bits=plan[1], delta_max=1)
     index.add(ids, hashes)
-    _check(index, hashes, ids, q[None, :], t, "probe")
+    _check(index, hashes, ids, q[None, :], t, "probe", engine)
 
 
 def test_adversarial_chunk_concentrated_flips() -> None:
@@ -84,7 +100,8 @@ def test_adversarial_chunk_concentrated_flips() -> None:
     ids = np.arange(hashes_arr.shape[0], dtype=np.int64)
     index.add(ids, hashes_arr)
     for t in (0, 8, 15, 16, 31, 32, 39):
-        _check(index, hashes_arr, ids, q[None, :], t, "probe")
+        for engine in ("numpy", "compiled"):
+            _check(index, hashes_arr, ids, q[None, :], t, "probe", engine)
 
 
 def test_many_identical_hashes_and_t_256() -> None:
@@ -110,4 +127,5 @@ def test_large_thresholds_in_both_methods(t: int) -> None:
     index.add(ids, hashes)
     queries = np.array([flip_bits(hashes[0], 60, rng), rng.integers(0, 256, 32, dtype=np.uint8)])
     for method in ("probe", "scan", "auto"):
-        _check(index, hashes, ids, queries, t, method)
+        for engine in ("numpy", "compiled"):
+            _check(index, hashes, ids, queries, t, method, engine)

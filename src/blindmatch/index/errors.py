@@ -11,13 +11,16 @@ from blindmatch.hashing.signals import InvalidHashError
 __all__ = [
     "CapacityError",
     "DuplicateIdError",
+    "EngineUnavailableError",
     "InvalidIdError",
     "InvalidThresholdError",
     "MalformedHashError",
     "MatchIndexError",
+    "ProbeArgumentError",
     "SnapshotCorruptError",
     "SnapshotError",
     "SnapshotVersionError",
+    "UnknownEngineError",
     "UnknownIdError",
 ]
 
@@ -51,6 +54,19 @@ class InvalidThresholdError(MatchIndexError, ValueError):
 
 class CapacityError(MatchIndexError, ValueError):
     """The index would exceed the 2**32 - 1 entries its uint32 positions can address."""
+
+
+class ProbeArgumentError(MatchIndexError, ValueError):
+    """The compiled probe loop was handed arrays of the wrong dtype, shape or layout, or tables whose offsets or
+    positions point outside the index (raised by the C extension itself, before or instead of any bad read)."""
+
+
+class EngineUnavailableError(MatchIndexError, RuntimeError):
+    """The compiled search engine was requested explicitly but its extension module is not importable."""
+
+
+class UnknownEngineError(MatchIndexError, ValueError):
+    """The requested search engine is not one of ``auto``, ``compiled`` or ``numpy``."""
 
 
 class SnapshotError(MatchIndexError):

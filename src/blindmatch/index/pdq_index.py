@@ -55,6 +55,7 @@ from blindmatch.index.bits import (
     radii_for_threshold,
     validate_threshold,
 )
+from blindmatch.index.engine import compiled_probe, compiled_scan, resolve_engine
 from blindmatch.index.errors import (
     CapacityError,
     DuplicateIdError,
@@ -137,11 +138,17 @@ class PDQIndex:
     ``chunks`` (default 11, i.e. 24/23-bit chunks) trades probes against candidates; ``prefix_bits`` (default 20)
     is how many bits of each chunk are directly addressed, the rest (at most 4) being checked as stored suffixes;
     ``delta_max`` is how many pending adds are scanned brute force before they are merged into the tables.
+    ``engine`` picks the query loop: ``"auto"`` (the compiled extension when importable), ``"compiled"`` or
+    ``"numpy"``; ``None`` reads ``BLINDMATCH_INDEX_ENGINE`` (see :mod:`blindmatch.index.engine`). Both engines
+    return identical results.
     """
 
-    def __init__(self, chunks: int = 11, prefix_bits: int = 20, delta_max: int = 4096) -> None:
+    def __init__(
+        self, chunks: int = 11, prefix_bits: int = 20, delta_max: int = 4096, engine: str | None = None
+    ) -> None:
         if isinstance(delta_max, bool) or not isinstance(delta_max, int) or delta_max < 1:
             raise ValueError(f"delta_max must be a positive integer, got {delta_max!r}")
+        self._engine = resolve_engine(engine)
         self._plan = ChunkPlan.even(chunks, prefix_bits)
         self._perm = default_permutation()
         self._delta_max = int(delta_max)
@@ -166,6 +173,11 @@ class PDQIndex:
     @property
     def chunk_widths(self) -> tuple[int, ...]:
         return self._plan.widths
+
+    @property
+    def engine(self) -> str:
+        """The query loop in use: ``"compiled"`` or ``"numpy"``."""
+        return self._engine
 
     @property
     def pending(self) -> int:
@@ -227,7 +239,8 @@ class PDQIndex:
             raise UnknownIdError(f"{missing.size} id(s) not in the index, e.g. {int(missing[0])}")
         if in_delta.any():
             keep = ~in_delta
-            self._d_cols, self._d_ids = self._d_cols[:, keep], self._d_ids[keep]
+            # boolean column selection returns a Fortran-ordered array; the compiled loop needs C order
+            self._d_cols, self._d_ids = np.ascontiguousarray(self._d_cols[:, keep]), self._d_ids[keep]
         hit = pos[pos >= 0]
         np.bitwise_and.at(self._alive, hit >> 3, ~(np.uint8(1) << (hit & 7).astype(np.uint8)))
         self._n_dead += int(hit.size)
@@ -274,7 +287,7 @@ class PDQIndex:
         self._merge_ids(di, new_pos)
         del new_pos
         if n == 0:
-            self._cols = dw
+            self._cols = np.ascontiguousarray(dw)  # no copy unless a caller's selection left it Fortran-ordered
         else:
             self._cols = np.concatenate([self._cols, dw], axis=1)
         del dw
@@ -372,6 +385,7 @@ class PDQIndex:
         batch: int = 128,
         method: str = "auto",
         threads: int | None = None,
+        engine: str | None = None,
     ) -> list[SearchResult]:
         """Entries within distance ``t`` of each query row of a ``(q, 32)`` uint8 array (order preserved).
 
@@ -379,8 +393,10 @@ class PDQIndex:
         ``"probe"`` or ``"scan"``; all three return identical results, the choice only affects speed.
         Sub-batches of ``batch`` queries run on ``threads`` threads (default: up to 2 per available core count);
         NumPy releases the GIL inside its array loops, so this uses several cores. Searching is read-only and may
-        run concurrently with other searches, but not with ``add``/``remove``/``flush``.
+        run concurrently with other searches, but not with ``add``/``remove``/``flush``. ``engine`` overrides the
+        index's engine for this call (``"compiled"``, ``"numpy"`` or ``"auto"``); the compiled loop releases the GIL.
         """
+        engine = self._engine if engine is None else resolve_engine(engine)
         threads = _default_threads() if threads is None else threads
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
@@ -402,8 +418,12 @@ class PDQIndex:
 
         def one(lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             sub = np.ascontiguousarray(qc[:, lo : lo + batch])
-            qi, pos, dist = self._search_main(sub, t, method)
-            dqi, didx, ddist = self._scan_delta(sub, t)
+            if engine == "compiled":
+                qi, pos, dist = self._search_main_compiled(sub, t, method)
+                dqi, didx, ddist = self._scan_delta_compiled(sub, t)
+            else:
+                qi, pos, dist = self._search_main(sub, t, method)
+                dqi, didx, ddist = self._scan_delta(sub, t)
             return (
                 np.concatenate([qi, dqi]) + lo,
                 np.concatenate([self._ids[pos], self._d_ids[didx]]),
@@ -429,13 +449,32 @@ class PDQIndex:
                 total += sum(math.comb(p, k) for k in range(min(r, p) + 1)) * n / (1 << p)
         return total
 
+    def _use_scan(self, t: int, method: str) -> bool:
+        """Scan the main arrays instead of probing? (asked, or ``t`` so large that probing touches most entries)"""
+        scan_cheaper = self._estimated_candidates(radii_for_threshold(t, self._plan.m)) * 16 > self._ids.shape[0]
+        return method == "scan" or (method == "auto" and scan_cheaper)
+
+    def _search_main_compiled(self, qc: np.ndarray, t: int, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_search_main` in the C extension: same probes, same first-finder rule, GIL released."""
+        if self._ids.shape[0] == 0:
+            return _EMPTY_IDS, _EMPTY_IDS, _EMPTY_D
+        alive = self._alive if self._n_dead else None
+        if self._use_scan(t, method):
+            return compiled_scan(qc, t, self._cols, alive)
+        radii = radii_for_threshold(t, self._plan.m)
+        return compiled_probe(qc, t, self._cols, alive, self._tables, self._offsets, self._chunks(), radii)
+
+    def _scan_delta_compiled(self, qc: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._d_ids.size == 0:
+            return _EMPTY_IDS, _EMPTY_IDS, _EMPTY_D
+        return compiled_scan(qc, t, self._d_cols, None)
+
     def _search_main(self, qc: np.ndarray, t: int, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = self._ids.shape[0]
         if n == 0:
             return _EMPTY_IDS, _EMPTY_IDS, _EMPTY_D
         radii = radii_for_threshold(t, self._plan.m)
-        scan_cheaper = self._estimated_candidates(radii) * 16 > n  # probing would touch most entries
-        if method == "scan" or (method == "auto" and scan_cheaper):
+        if self._use_scan(t, method):
             return self._scan_main(qc, t)
         out_q: list[np.ndarray] = []
         out_p: list[np.ndarray] = []
@@ -568,7 +607,7 @@ class PDQIndex:
         return write_snapshot(Path(path), _KIND, _VERSION, meta, arrays)
 
     @classmethod
-    def load(cls, path: Path | str, verify: bool = True) -> PDQIndex:
+    def load(cls, path: Path | str, verify: bool = True, engine: str | None = None) -> PDQIndex:
         """Load a snapshot written by :meth:`save`; structural damage raises :class:`SnapshotCorruptError`.
 
         Snapshots of format version 1 (int64 ids, a bool per tombstone, always an ``id_order``) are refused with
@@ -581,7 +620,7 @@ class PDQIndex:
         try:
             widths = [int(w) for w in meta["widths"]]
             prefixes = [int(p) for p in meta["prefixes"]]
-            index = cls(chunks=len(widths), prefix_bits=max(prefixes), delta_max=int(meta["delta_max"]))
+            index = cls(chunks=len(widths), prefix_bits=max(prefixes), delta_max=int(meta["delta_max"]), engine=engine)
             if tuple(widths) != index._plan.widths or tuple(prefixes) != index._plan.prefixes:
                 raise ValueError(f"chunk widths {widths} / prefixes {prefixes} are not a supported plan")
             perm = arrays["perm"]
