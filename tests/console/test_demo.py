@@ -41,7 +41,15 @@ def test_demo_mode_creates_the_console_logins(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("BLINDMATCH_DEMO_IMAGES", str(tmp_path / "no-such-dir"))  # generated demo list: fast
     monkeypatch.setenv("BLINDMATCH_MODERATION_SCRYPT_N", str(2**10))
     data_dir = tmp_path / "var"
-    create_app(Settings(data_dir=data_dir, demo=True))
+    app = create_app(Settings(data_dir=data_dir, demo=True))
     logins = read_logins(data_dir / LOGINS_FILE)
     assert set(logins) == {name for name, _ in DEMO_STAFF}
     assert len({password for password, _ in logins.values()}) == 3
+    # one demo case, opened by scanning a demo stand-in against the demo list, and only once
+    moderation = app.state.blindmatch.services["moderation"]
+    admin = moderation.authenticate("demo-admin", logins["demo-admin"][0])
+    assert admin is not None
+    cases = moderation.queue(admin, None)
+    assert len(cases) == 1 and cases[0].subject_user == "demo-user" and cases[0].priority == 1
+    create_app(Settings(data_dir=data_dir, demo=True))
+    assert len(moderation.queue(admin, None)) == 1

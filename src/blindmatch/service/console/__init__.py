@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from blindmatch.service.console.demo import ensure_demo_staff
+from blindmatch.service.console.demo import ensure_demo_case, ensure_demo_staff
 from blindmatch.service.console.routes import router
 from blindmatch.service.console.runtime import ConsoleRuntime
 from blindmatch.service.console.security import ConsoleConfig, LoginRateLimiter
@@ -26,7 +26,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 def install_console(app: FastAPI, config: ConsoleConfig | None = None) -> None:
     """Add the console to ``app`` (whose state must register ``services["moderation"]``).
 
-    In demo mode (``make run``) it also creates the demo staff accounts, so the login page is usable at once."""
+    In demo mode (``make run``) it also creates the demo staff accounts and one demo case, so the console can be
+    tried at once."""
     config = config or ConsoleConfig.from_env()
     app.state.console = ConsoleRuntime(config=config, limiter=LoginRateLimiter(config))
     state = getattr(app.state, "blindmatch", None)
@@ -34,5 +35,6 @@ def install_console(app: FastAPI, config: ConsoleConfig | None = None) -> None:
         service = state.services.get("moderation")
         if isinstance(service, ModerationService):
             ensure_demo_staff(service, state.settings.data_dir)
+            ensure_demo_case(service, state.settings.data_dir)
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
