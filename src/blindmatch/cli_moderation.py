@@ -27,6 +27,11 @@ def _audit_group() -> None:
     """The hash-chained moderation audit log (a group even with one command, so ``audit verify`` always works)."""
 
 
+@staff_app.callback()
+def _staff_group() -> None:
+    """Moderation staff accounts (console logins)."""
+
+
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
