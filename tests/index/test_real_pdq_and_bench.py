@@ -54,6 +54,8 @@ def test_bench_quick_run(tmp_path: Path, capsys: object) -> None:
     report = run_index_bench(sizes=[4000], kinds=("random", "clustered"), queries=200, out=out, recall_sample=100)
     assert json.loads(out.read_text())["runs"][0]["n"] == 4000
     for run in report["runs"]:
-        for name in ("blindmatch-mih", "hma-multihash"):
+        for name in ("blindmatch-mih", "blindmatch-mih-numpy", "hma-multihash"):
             assert run["indexes"][name]["recall"] == 1.0 and run["indexes"][name]["exact_sets"], name
-        assert run["indexes"]["blindmatch-mih"]["qps"] > 0
+        ours = run["indexes"]["blindmatch-mih"]
+        assert ours["engine"] == "compiled" and run["indexes"]["blindmatch-mih-numpy"]["engine"] == "numpy"
+        assert ours["qps"] > 0 and ours["cpu_us_per_query"] > 0 and ours["qps_2_threads"] > 0

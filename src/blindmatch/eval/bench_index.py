@@ -19,7 +19,9 @@ Comparators, both called directly through faiss:
 * ``hma-multihash``: python-threatexchange's ``PDQMultiHashIndex`` configuration, i.e.
   ``IndexBinaryIDMap2(IndexBinaryMultiHash(256, nhash=16, b=16))`` with ``nflip = t // 16`` and
   ``range_search(q, t + 1)`` (faiss radii are exclusive). HMA's extra Python-side reverse id map is not built.
-faiss uses all cores (OpenMP); the blindmatch index is single-threaded NumPy.
+faiss uses all cores (OpenMP). Our index is timed with each query engine (``compiled``, the C probe loop that is
+the default, and its ``numpy`` fallback) on the same built index: single-threaded CPU time per query
+(``time.process_time``, comparable on a loaded machine) and wall-clock queries/s with 2 threads.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from blindmatch.index import PDQIndex
+from blindmatch.index.engine import compiled_available
 
 __all__ = ["make_hashes", "make_queries", "run_index_bench"]
 
@@ -215,12 +218,8 @@ def _bench_one(kind: str, n: int, queries: int, t: int, recall_sample: int, seed
     with _Timer() as build:
         index.add(ids, hashes)
     rss_ours = _rss_bytes() - rss0
-    index.search_batch(qs[:200], t, threads=1)  # warm-up: a matcher is long-lived (page cache, probe masks)
-    with _Timer() as search:
-        results = index.search_batch(qs, t, threads=1)
-    with _Timer() as search2:
-        index.search_batch(qs, t, threads=2)
-    got = [set(results[i].ids.tolist()) for i in sample]
+    engines = _time_engines(index, qs, t, sample)
+    results = engines.pop("results")
     matches = float(np.mean([len(r) for r in results]))
     extra = make_hashes(kind, 4096, seed + 7)
     with _Timer() as add_flush:  # incremental update: one delta buffer's worth of adds, merged into the tables
@@ -231,15 +230,9 @@ def _bench_one(kind: str, n: int, queries: int, t: int, recall_sample: int, seed
     del results
     gc.collect()
     fresh = _rss_in_fresh_process(hashes)
-    rows["blindmatch-mih"] = {
-        "add_4096_and_flush_s": add_flush.wall,
-        "remove_1000_s": remove.wall,
+    shared = {
         "build_s": build.wall,
         "build_cpu_s": build.cpu,
-        "qps": queries / search.wall,
-        "qps_per_cpu_s": queries / search.cpu,
-        "qps_2_threads": queries / search2.wall,
-        **_recall(truth, got),
         "index_bytes": index.nbytes(),
         "bytes_per_entry": index.nbytes() / n,
         "rss_delta_bytes_in_process": rss_ours,
@@ -247,6 +240,11 @@ def _bench_one(kind: str, n: int, queries: int, t: int, recall_sample: int, seed
         "build_peak_bytes": fresh["peak_bytes"],
         "matches_per_query": matches,
     }
+    for engine, timing in engines.items():
+        name = "blindmatch-mih" if engine == index.engine else f"blindmatch-mih-{engine}"
+        got = timing.pop("sample_sets")
+        rows[name] = {**shared, **timing, **_recall(truth, got)}
+    rows["blindmatch-mih"].update({"add_4096_and_flush_s": add_flush.wall, "remove_1000_s": remove.wall})
     del index
     gc.collect()
 
@@ -275,6 +273,34 @@ def _bench_one(kind: str, n: int, queries: int, t: int, recall_sample: int, seed
     return {"kind": kind, "n": n, "queries": queries, "t": t, "recall_sample": len(sample), "indexes": rows}
 
 
+def _time_engines(index: PDQIndex, qs: np.ndarray, t: int, sample: np.ndarray) -> dict[str, Any]:
+    """Time each available query engine on the same index: CPU per query on 1 thread, wall q/s on 1 and 2.
+
+    The index's own engine comes first (its results are returned under ``"results"``); the NumPy fallback is
+    always measured too, so every run shows what the compiled loop buys.
+    """
+    order = [index.engine] + [e for e in ("compiled", "numpy") if e != index.engine]
+    out: dict[str, Any] = {}
+    for engine in order:
+        if engine == "compiled" and not compiled_available():
+            continue
+        index.search_batch(qs[:200], t, threads=1, engine=engine)  # warm-up: a matcher is long-lived
+        with _Timer() as one:
+            results = index.search_batch(qs, t, threads=1, engine=engine)
+        with _Timer() as two:
+            index.search_batch(qs, t, threads=2, engine=engine)
+        out[engine] = {
+            "engine": engine,
+            "qps": len(qs) / one.wall,
+            "qps_per_cpu_s": len(qs) / one.cpu,
+            "cpu_us_per_query": one.cpu / len(qs) * 1e6,
+            "qps_2_threads": len(qs) / two.wall,
+            "sample_sets": [set(results[i].ids.tolist()) for i in sample],
+        }
+        out.setdefault("results", results)
+    return out
+
+
 def _recall(truth: list[set[int]], got: list[set[int]]) -> dict[str, Any]:
     found = sum(len(a & b) for a, b in zip(truth, got, strict=True))
     total = sum(len(a) for a in truth)
@@ -285,8 +311,8 @@ def _recall(truth: list[set[int]], got: list[set[int]]) -> dict[str, Any]:
 
 
 def _table(runs: list[dict[str, Any]]) -> str:
-    head = f"{'kind':<10}{'n':>11} {'index':<16}{'build s':>9}{'qps':>9}{'qps/cpu':>9}{'recall':>8}{'exact':>7}"
-    head += f"{'index MB':>10}{'RSS+ MB':>9}{'qps 2 thr':>11}{'peak MB':>9}"
+    head = f"{'kind':<10}{'n':>11} {'index':<22}{'build s':>9}{'qps':>9}{'qps/cpu':>9}{'cpu us/q':>9}{'recall':>8}"
+    head += f"{'exact':>7}{'index MB':>10}{'RSS+ MB':>9}{'qps 2 thr':>11}{'peak MB':>9}"
     lines = [head, "-" * len(head)]
     for run in runs:
         for name, r in run["indexes"].items():
@@ -294,8 +320,8 @@ def _table(runs: list[dict[str, Any]]) -> str:
             q2 = f"{r['qps_2_threads']:,.0f}" if "qps_2_threads" in r else "-"
             peak = f"{r['build_peak_bytes'] / 1e6:,.0f}" if "build_peak_bytes" in r else "-"
             lines.append(
-                f"{run['kind']:<10}{run['n']:>11,} {name:<16}{r['build_s']:>9.1f}{r['qps']:>9,.0f}"
-                f"{r['qps_per_cpu_s']:>9,.0f}"
+                f"{run['kind']:<10}{run['n']:>11,} {name:<22}{r['build_s']:>9.1f}{r['qps']:>9,.0f}"
+                f"{r['qps_per_cpu_s']:>9,.0f}{1e6 / r['qps_per_cpu_s']:>9,.1f}"
                 f"{r['recall']:>8.4f}{'yes' if r['exact_sets'] else 'NO':>7}{ib:>10}"
                 f"{r['rss_delta_bytes'] / 1e6:>9.0f}{q2:>11}{peak:>9}"
             )
@@ -326,6 +352,7 @@ def run_index_bench(
         "cpu_count": os.cpu_count(),
         "faiss_threads": faiss.omp_get_max_threads(),
         "numpy": np.__version__,
+        "compiled_engine_available": compiled_available(),
         "runs": runs,
     }
     print(_table(runs))
