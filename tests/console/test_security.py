@@ -6,6 +6,7 @@ import pytest
 
 from blindmatch.service.console.security import (
     CSP,
+    MAX_TRACKED,
     ConsoleConfig,
     CsrfError,
     LoginRateLimitedError,
@@ -100,3 +101,14 @@ def test_headers_forbid_inline_script_framing_and_caching() -> None:
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["Referrer-Policy"] == "no-referrer"
     assert headers["Cache-Control"] == "no-store"
+
+
+def test_expired_windows_are_forgotten_so_memory_stays_bounded() -> None:
+    clock = Clock()
+    limiter = LoginRateLimiter(ConsoleConfig(login_window_seconds=60), clock)
+    for i in range(MAX_TRACKED):
+        limiter.failed(f"user{i}", "203.0.113.5")
+    assert limiter.tracked() == MAX_TRACKED + 1
+    clock.now += 61
+    limiter.failed("late", "203.0.113.6")  # over the cap: the sweep drops every expired window
+    assert limiter.tracked() == 2

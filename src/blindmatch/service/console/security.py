@@ -37,6 +37,7 @@ __all__ = [
     "CSRF_FORM_FIELD",
     "CSRF_HEADER",
     "LOGIN_CSRF_COOKIE",
+    "MAX_TRACKED",
     "ConsoleConfig",
     "ConsoleSecurityError",
     "CsrfError",
@@ -57,6 +58,9 @@ LOGIN_CSRF_COOKIE = "bm_console_login_csrf"
 
 #: ``img-src blob:`` lets console.js show a revealed image fetched by POST (the clear bytes never get a URL the
 #: browser could cache or another page could load); everything else comes from this origin only.
+#: Above this many tracked usernames + addresses, expired windows are swept on the next failure.
+MAX_TRACKED = 10_000
+
 CSP = (
     "default-src 'self'; img-src 'self' blob:; script-src 'self'; style-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -195,6 +199,21 @@ class LoginRateLimiter:
         with self._lock:
             self._by_user.setdefault(username.lower(), deque()).append(now)
             self._by_ip.setdefault(ip, deque()).append(now)
+            if len(self._by_user) + len(self._by_ip) > MAX_TRACKED:
+                self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        """Forget windows with no failure left in them, so guessing many usernames cannot grow memory forever."""
+        for table in (self._by_user, self._by_ip):
+            for key in list(table):
+                self._prune(table[key], now)
+                if not table[key]:
+                    del table[key]
+
+    def tracked(self) -> int:
+        """How many usernames and addresses currently have a window (for tests and monitoring)."""
+        with self._lock:
+            return len(self._by_user) + len(self._by_ip)
 
     def succeeded(self, username: str) -> None:
         """A correct password clears the username's failures (not the address's: one good account must not
