@@ -27,6 +27,20 @@ app.add_typer(chat_app, name="chat")
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluation reports (JSON + self-contained HTML).")
 app.add_typer(eval_app, name="eval")
 
+
+def _register_subapps() -> None:
+    """Moderation and reporting commands live in their own modules (each imports its heavy parts lazily)."""
+    from blindmatch.cli_moderation import audit_app, moderation_app, staff_app
+    from blindmatch.cli_reporting import report_app
+
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(staff_app, name="staff")
+    app.add_typer(moderation_app, name="moderation")
+    app.add_typer(report_app, name="report")
+
+
+_register_subapps()
+
 EXIT_MATCH = 1
 EXIT_ERROR = 2
 
