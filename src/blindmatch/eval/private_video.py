@@ -89,6 +89,13 @@ def run_private_video_eval(
             scheme, threshold=1, synthetic_probability=0.0, item_hashes=frames_per_voucher
         )
         target = hashed[listed][0]
+
+        def verify_one(h: str, t: VpdqHash = target) -> bool:
+            return sampled_rule((h,), t)
+
+        def verify_frames(hs: tuple[str, ...], t: VpdqHash = target) -> bool:
+            return sampled_rule(hs, t)
+
         for query in names:
             account = f"{listed}/{query}"
             client = VoucherClient(table, scheme, ClientAccount.create(account, 1), config)
@@ -96,8 +103,8 @@ def run_private_video_eval(
                 built.custodian.alpha,
                 {table.root[:8]},
                 config,
-                verify=lambda h, t=target: sampled_rule((h,), t),
-                verify_many=lambda hs, t=target: sampled_rule(hs, t),
+                verify=verify_one,
+                verify_many=verify_frames,
             )
             voucher = client.make_item_voucher([(r.hash_bytes, r.margins) for r in picks[query]])
             outcome = server.receive(account, voucher)
