@@ -82,10 +82,12 @@ def build_console(
     *,
     two_person: bool = False,
     extra: dict[str, str] | None = None,
+    database_url: str | None = None,
 ) -> Console:
+    data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(
         data_dir=data_dir,
-        database_url=f"sqlite:///{data_dir / 'bm.sqlite3'}",
+        database_url=database_url or f"sqlite:///{data_dir / 'bm.sqlite3'}",
         extra=dict(REPORTER if extra is None else extra),
     )
     app = create_app(settings)

@@ -489,3 +489,22 @@ def test_export_without_a_configured_reporter_says_so(tmp_path: Path, shared_dat
     r = client.post(f"/console/cases/{cid}/export", data={"csrf_token": csrf})
     assert r.status_code == 501 and "BLINDMATCH_REPORTER_EMAIL" in r.text
     assert [a for a in console.moderation.audit_records() if a.action == "export"] == []
+
+
+def test_review_flow_on_sqlite_and_postgresql(db_url: str, tmp_path: Path, shared_data: Path) -> None:
+    """Login, queue, reveal, confirm and ban through the console on each database backend."""
+    console = build_console(tmp_path / "var", database_url=db_url)
+    cid = console.open_scan_case(listed_image(shared_data, IMAGE), IMAGE, exact=True)
+    client = console.client()
+    csrf = login(client, "rita")
+    assert f'id="case-{cid}"' in client.get("/console/queue").text
+    eid = evidence_id(console, cid)
+    assert client.post(f"/console/cases/{cid}/evidence/{eid}/reveal", data={"csrf_token": csrf}).status_code == 200
+    assert (
+        client.post(f"/console/cases/{cid}/decide", data={"decision": "confirm", "csrf_token": csrf}).status_code == 200
+    )
+    form = {"csrf_token": csrf, "action": "ban", "facts": "Shared a listed file.", "grounds": "ToS 4.2"}
+    assert client.post(f"/console/cases/{cid}/enforce", data=form).status_code == 200
+    view = console.moderation.case(console.staff["ada"], cid)
+    assert [v.staff for v in view.views] == ["rita"] and view.summary.status.value == "confirmed"
+    assert console.moderation.is_blocked("user-42") == "banned"
