@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from blindmatch.messaging.crypto.reports import verify_report
 from blindmatch.messaging.errors import ReportError
-from blindmatch.messaging.relay import RelayKeys
+from blindmatch.messaging.relay import RelayKeys, RelayRequestError
 from blindmatch.moderation.audit import AuditRecord, AuditVerification
 from blindmatch.moderation.cases import (
     OPEN_STATES,
@@ -136,6 +136,9 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 MAX_NOTE = 5000
 _CP_EVENTS, _CP_REPORTS = "threshold_events", "relay_reports"
+#: Reports opened per ``ingest`` call (each is decrypted, verified and its attachments fetched); the next call
+#: continues after the checkpoint.
+_REPORT_BATCH = 500
 
 
 def _utc(dt: datetime) -> datetime:
@@ -460,7 +463,12 @@ class ModerationService:
         with self.db.session() as s:
             after = self._checkpoint(s, _CP_REPORTS)
             pending = list(
-                s.execute(select(RelayReportRow).where(RelayReportRow.id > after).order_by(RelayReportRow.id)).scalars()
+                s.execute(
+                    select(RelayReportRow)
+                    .where(RelayReportRow.id > after)
+                    .order_by(RelayReportRow.id)
+                    .limit(_REPORT_BATCH)
+                ).scalars()
             )
         if not pending:
             return 0
@@ -468,7 +476,11 @@ class ModerationService:
         if not keys_path.exists():
             errors.append(f"{len(pending)} relay reports waiting but the relay keys ({keys_path}) are missing")
             return 0
-        keys = RelayKeys.load_or_create(keys_path)
+        try:
+            keys = RelayKeys.load_or_create(keys_path)
+        except RelayRequestError as exc:
+            errors.append(f"{len(pending)} relay reports waiting but the relay keys are unusable: {exc}")
+            return 0
         for r in pending:
             draft: CaseDraft | None = None
             problem = ""
