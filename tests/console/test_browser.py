@@ -233,3 +233,34 @@ def test_review_ban_appeal_export_in_chromium(
         finally:
             browser.close()
     assert problems == [], problems
+
+
+def test_console_works_without_javascript(chromium: Path, artifacts: Path, seeded: tuple[Console, int, int]) -> None:
+    """Plain forms and links: login, queue, case, reveal (the image opens on its own) and confirm, no script."""
+    from playwright.sync_api import expect, sync_playwright
+
+    console, scan_case, _ = seeded
+    with serve(console.app) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium))
+        try:
+            page = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900}).new_page()
+            page.goto(f"{base}/console/login")
+            page.get_by_label("Username").fill("rob")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+            page.get_by_role("link", name=f"Case {scan_case}", exact=True).click()
+            expect(page.get_by_role("heading", name=f"Case {scan_case}")).to_be_visible()
+            page.screenshot(path=artifacts / "11-no-js-case.png", full_page=True, caret="initial")
+            with page.expect_navigation() as navigation:
+                page.get_by_role("button", name="Reveal (recorded)").click()
+            response = navigation.value
+            assert response is not None and response.headers["content-type"] == "image/jpeg"
+            assert response.headers["cache-control"] == "no-store"
+            assert [v.staff for v in console.moderation.case(console.staff["ada"], scan_case).views] == ["rob"]
+            page.go_back()
+            page.get_by_role("button", name="Dismiss: false positive").click()
+            expect(page.locator("#case-status")).to_have_text("dismissed")
+            expect(page.get_by_role("status").filter(has_text="false positive")).to_be_visible()
+        finally:
+            browser.close()
