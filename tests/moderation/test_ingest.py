@@ -242,3 +242,29 @@ def test_scan_case_route_opens_cases_only_for_matches(tmp_path: Path, db_url: st
     db = svc.db
     assert isinstance(db, Database)
     assert innocent.read_bytes()[1000:1064] not in dump_database(db)
+
+
+def test_report_that_no_longer_verifies_is_skipped_with_an_error(tmp_path: Path, db_url: str) -> None:
+    data_dir = tmp_path / "var"
+    app = _app(data_dir, db_url)
+    transport = httpx.ASGITransport(app=app)
+
+    async def run() -> None:
+        alice, bob = await _pair(tmp_path, transport)
+        await alice.send_text("bob", "hello")
+        got = await bob.receive()
+        await bob.report(got[-1].message_id, "spam")
+        await alice.aclose()
+        await bob.aclose()
+
+    asyncio.run(run())
+    # the moderation key was replaced since (e.g. lost and regenerated): the sealed report cannot be opened
+    from blindmatch.messaging.relay import RelayKeys
+
+    (data_dir / "relay-keys.json").unlink()
+    RelayKeys.load_or_create(data_dir / "relay-keys.json")
+    svc = _svc(app)
+    r = svc.ingest()
+    assert r.case_ids == () and len(r.errors) == 1 and "relay report 1" in r.errors[0]
+    assert svc.ingest().errors == ()  # recorded once, not retried forever
+    assert [x.subject for x in svc.audit_records() if x.action == "ingest_error"] == ["relay_report:1"]
