@@ -32,6 +32,11 @@ def evidence_id(console: Console, case_id: int) -> str:
     return view.evidence[0].id
 
 
+def squash(html: str) -> str:
+    """The page with runs of white space made one space (templates indent freely)."""
+    return re.sub(r"\s+", " ", html)
+
+
 def form_token(html: str) -> str:
     found = CSRF_FIELD.search(html)
     assert found is not None
@@ -508,3 +513,19 @@ def test_review_flow_on_sqlite_and_postgresql(db_url: str, tmp_path: Path, share
     view = console.moderation.case(console.staff["ada"], cid)
     assert [v.staff for v in view.views] == ["rita"] and view.summary.status.value == "confirmed"
     assert console.moderation.is_blocked("user-42") == "banned"
+
+
+def test_case_page_shows_the_cybertipline_submission_state(console: Console, case_id: int) -> None:
+    from blindmatch.reporting.lifecycle import new_submission, submitted
+
+    _confirm(console, case_id)
+    sue = console.client()
+    login(sue, "sue")
+    assert "CyberTipline submission: not submitted." in squash(sue.get(f"/console/cases/{case_id}").text)
+    console.moderation.cybertip_save(submitted(new_submission(str(case_id), 1), "8675309"))
+    page = squash(sue.get(f"/console/cases/{case_id}").text)
+    assert '<strong>submitted</strong>, report id <span class="mono">8675309</span>' in page
+    assert "Legal hold</dt><dd>yes" in page  # reporting placed the hold; the console shows it
+    rita = console.client()
+    login(rita, "rita")
+    assert "CyberTipline submission" not in rita.get(f"/console/cases/{case_id}").text  # reviewers cannot export

@@ -218,6 +218,9 @@ def _case_page(
 ) -> Response:
     view = moderation.case(me.session.staff, case_id)
     viewed = {v.evidence_id for v in view.views if v.staff == me.session.staff.username}
+    # The CyberTipline submission's stored state (draft → submitted → files uploaded → finished / retracted),
+    # shown to those who may export; the submission itself is the reporting driver's job, not the console's.
+    submission = moderation.cybertip_load(str(case_id)) if me.can(Permission.EXPORT) else None
     status = 200 if error is None else error_status(error)
     return render(
         "case.html",
@@ -229,6 +232,7 @@ def _case_page(
             error=(None if error is None else f"{type(error).__name__}: {error}"),
             inline_mime=_INLINE_MIME,
             recipients=RECIPIENTS,
+            submission=submission,
         ),
         status_code=status,
         headers=None if error is None else {"HX-Push-Url": "false"},
