@@ -180,6 +180,18 @@ def test_review_ban_appeal_export_in_chromium(
             assert console.moderation.is_blocked("user-42") == "banned"
             shot(rita, "06-banned")
 
+            # a refusal comes back as the case page with the reason (htmx swaps 4xx pages in, not silently drops them):
+            # here the page is stale because another reviewer dismissed the case meanwhile
+            rita.goto(f"{base}/console/cases/{threshold_case}")
+            expect(rita.get_by_text("voucher", exact=False).first).to_be_visible()  # hash evidence, no image
+            console.moderation.decide(console.staff["rob"], threshold_case, "dismiss", "Not the listed item.")
+            rita.get_by_role("button", name="Confirm: known material").click()
+            expect(rita.get_by_role("alert")).to_contain_text("InvalidTransitionError")
+            expect(rita.get_by_role("alert")).to_contain_text("dismissed")
+            expect(rita.locator("#case-status")).to_have_text("dismissed")
+            assert f"/console/cases/{threshold_case}" in rita.url and "/decide" not in rita.url  # POST URL not pushed
+            shot(rita, "06b-refused")
+
             # a reviewer has no appeals page, no audit log and no export button
             expect(rita.get_by_role("link", name="Appeals")).to_have_count(0)
             expect(rita.get_by_role("button", name="Export report")).to_have_count(0)

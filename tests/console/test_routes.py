@@ -529,3 +529,20 @@ def test_case_page_shows_the_cybertipline_submission_state(console: Console, cas
     rita = console.client()
     login(rita, "rita")
     assert "CyberTipline submission" not in rita.get(f"/console/cases/{case_id}").text  # reviewers cannot export
+
+
+def test_an_escalated_case_offers_no_decision_to_a_reviewer(console: Console, case_id: int) -> None:
+    console.moderation.decide(console.staff["rob"], case_id, "escalate")
+    rita = console.client()
+    csrf = login(rita, "rita")
+    page = rita.get(f"/console/cases/{case_id}").text
+    assert "waiting for a supervisor" in page and 'value="confirm"' not in page
+    refused = rita.post(f"/console/cases/{case_id}/decide", data={"decision": "confirm", "csrf_token": csrf})
+    assert refused.status_code == 409  # the facade refuses it too
+    sue = console.client()
+    csrf_sue = login(sue, "sue")
+    assert 'value="confirm"' in sue.get(f"/console/cases/{case_id}").text
+    assert (
+        sue.post(f"/console/cases/{case_id}/decide", data={"decision": "confirm", "csrf_token": csrf_sue}).status_code
+        == 200
+    )
