@@ -54,10 +54,11 @@ def test_chat_commands(tmp_path: Path, shared_data: Path) -> None:
 def test_demo_runs_end_to_end(tmp_path: Path, shared_data: Path) -> None:
     steps = run_demo(tmp_path / "demo", shared_data=shared_data, transport=in_process_relay(tmp_path / "relay"))
     by = {s["step"]: s for s in steps}
-    assert by["safety numbers compared"]["match"] is True
+    assert by["safety numbers compared (alice and bob)"]["match"] is True
     assert "consent" in by["image refused in no-media mode"]["error"]
-    assert by["bob decrypted the image"]["identical"] is True
-    assert by["bob reported the last message; relay verified franking"]["messages"] == 3
+    assert by["bob received and decrypted"]["identical"] is True
+    # the reported message and alice's earlier ones to bob: a text, a photo, and her message in the group
+    assert by["bob reported alice's message; the relay checked franking before accepting"]["messages"] == 4
     assert by["an altered report is rejected"]["status"] == 422
 
 

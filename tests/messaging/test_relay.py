@@ -291,3 +291,41 @@ def test_websocket_redelivers_unacked_after_reconnect(http: TestClient) -> None:
         ws.receive_json()
         again = ws.receive_json()["deliveries"]
         assert [d["delivery_id"] for d in again] == [d["delivery_id"] for d in first]
+
+
+def test_delivery_ids_are_never_reused_after_acks(store: RelayStore) -> None:
+    """WebSockets resume "after delivery id N": an acked (deleted) newest row must not hand its id out again."""
+    ring = FrankingKeyRing.generate()
+    _, alice = _register(store, "alice")
+    _, bob = _register(store, "bob")
+    copy = (RecipientCopy("bob", "d1", ENV),)
+    store.submit(alice, SendRequest("m1", "dm:alice:bob", b"c" * 32, copy), ring.tag)  # type: ignore[arg-type]
+    [first] = store.pending(bob)  # type: ignore[arg-type]
+    assert store.ack(bob, [first.delivery_id]) == 1  # type: ignore[arg-type]
+    outcomes, _ = store.submit_batch(
+        [(alice, SendRequest("m2", "dm:alice:bob", b"c" * 32, copy))],
+        ring.tag,  # type: ignore[list-item]
+    )
+    [(result, pushes)] = outcomes  # type: ignore[misc]
+    assert result.seq == 2 and not result.duplicate
+    [(_, second)] = pushes
+    assert second.delivery_id > first.delivery_id
+    assert [d.delivery_id for d in store.pending(bob, after=first.delivery_id)] == [second.delivery_id]  # type: ignore[arg-type]
+
+
+def test_batch_is_idempotent_and_reports_unknown_recipients_per_item(store: RelayStore) -> None:
+    ring = FrankingKeyRing.generate()
+    _, alice = _register(store, "alice")
+    _, bob = _register(store, "bob")
+    copy = (RecipientCopy("bob", "d1", ENV),)
+    a = SendRequest("a", "dm:alice:bob", b"c" * 32, copy)
+    bad = SendRequest("b", "dm:alice:zed", b"c" * 32, (RecipientCopy("zed", "d1", ENV),))
+    outcomes, _ = store.submit_batch([(alice, a), (alice, bad), (alice, a)], ring.tag)  # type: ignore[list-item]
+    first, missing, again = outcomes
+    assert isinstance(missing, UnknownRecipientError)
+    assert isinstance(first, tuple) and isinstance(again, tuple)
+    assert not first[0].duplicate and again[0].duplicate and again[0].seq == first[0].seq and again[1] == ()
+    assert first[0].tags == again[0].tags  # a resend gets the same franking tags
+    outcomes, _ = store.submit_batch([(alice, a)], ring.tag)  # type: ignore[list-item]
+    assert isinstance(outcomes[0], tuple) and outcomes[0][0].duplicate and outcomes[0][0].seq == first[0].seq
+    assert len(store.pending(bob)) == 1  # type: ignore[arg-type]

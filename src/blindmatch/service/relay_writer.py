@@ -9,6 +9,11 @@ WebSockets with the rows themselves: no second query per push.
 
 If a batch fails as a whole (a database error, e.g. a lost race on PostgreSQL with another worker), its sends are
 retried one by one with :meth:`RelayStore.submit`, so one bad request cannot fail its neighbours.
+
+Two flavours share that logic. :class:`RelayWriter` runs the transactions in a thread (PostgreSQL: network round
+trips must not stall the event loop). :class:`InlineWriter` runs them on the event loop itself, batching whatever
+was queued during one loop iteration (SQLite: a statement takes microseconds, and profiling showed a writer
+*thread* spending most of its time waiting to get the GIL back after every statement, which capped throughput).
 """
 
 from __future__ import annotations
@@ -21,15 +26,18 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from blindmatch.messaging.relay import Delivery, SendRequest
 from blindmatch.service.storage.relay import AuthenticatedDevice, RelayStore, SubmitResult, Tagger
 
-__all__ = ["Notifier", "RelayWriter", "Subscriber"]
+__all__ = ["InlineWriter", "Notifier", "RelayWriter", "Subscriber", "make_writer"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 
 
 @dataclass(eq=False)
@@ -87,74 +95,55 @@ class Notifier:
             sub.loop.call_soon_threadsafe(sub.wake)
 
 
+class _Future(Protocol[T_contra]):
+    def done(self) -> bool: ...
+    def set_result(self, result: T_contra, /) -> None: ...
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
 @dataclass
 class _Send:
     sender: AuthenticatedDevice
     req: SendRequest
-    future: concurrent.futures.Future[SubmitResult]
+    future: _Future[SubmitResult]
 
 
 @dataclass
 class _Ack:
     device: AuthenticatedDevice
     ids: Sequence[int]
-    future: concurrent.futures.Future[int]
+    future: _Future[int]
 
 
-class RelayWriter:
-    """The relay's single writer thread (per process). Thread-safe; start it once with :meth:`start`."""
+def _settle(future: _Future[T], result: T | BaseException) -> None:
+    if future.done():  # e.g. the request was cancelled (client went away); the commit stands regardless
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
-    def __init__(self, store: RelayStore, tagger: Tagger, notifier: Notifier, *, max_batch: int = 512) -> None:
+
+class _Batches:
+    """The group-commit step shared by both writers: one transaction for a batch, then push, then answer."""
+
+    def __init__(self, store: RelayStore, tagger: Tagger, notifier: Notifier) -> None:
         self.store = store
         self.tagger = tagger
         self.notifier = notifier
-        self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Send | _Ack] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
-        #: transactions and rows written, for the benchmark's report
+        #: transactions and requests written, for profiling
         self.batches = 0
         self.items = 0
 
-    def start(self) -> None:
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="relay-writer", daemon=True)
-                self._thread.start()
+    def process(self, batch: Sequence[_Send | _Ack]) -> None:
+        try:
+            self._process(batch)
+        except Exception as exc:  # never leave a request hanging: fail it instead
+            log.exception("relay writer: batch failed")
+            for item in batch:
+                _settle(item.future, exc)
 
-    def submit(self, sender: AuthenticatedDevice, req: SendRequest) -> concurrent.futures.Future[SubmitResult]:
-        fut: concurrent.futures.Future[SubmitResult] = concurrent.futures.Future()
-        self._queue.put(_Send(sender, req, fut))
-        return fut
-
-    def ack(self, device: AuthenticatedDevice, ids: Sequence[int]) -> concurrent.futures.Future[int]:
-        fut: concurrent.futures.Future[int] = concurrent.futures.Future()
-        self._queue.put(_Ack(device, list(ids), fut))
-        return fut
-
-    async def submit_async(self, sender: AuthenticatedDevice, req: SendRequest) -> SubmitResult:
-        return await asyncio.wrap_future(self.submit(sender, req))
-
-    async def ack_async(self, device: AuthenticatedDevice, ids: Sequence[int]) -> int:
-        return await asyncio.wrap_future(self.ack(device, ids))
-
-    def _run(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self._process(batch)
-            except Exception as exc:  # never let the writer die: fail the requests instead
-                log.exception("relay writer: batch failed")
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-
-    def _process(self, batch: list[_Send | _Ack]) -> None:
+    def _process(self, batch: Sequence[_Send | _Ack]) -> None:
         sends = [b for b in batch if isinstance(b, _Send)]
         acks = [b for b in batch if isinstance(b, _Ack)]
         try:
@@ -177,26 +166,114 @@ class RelayWriter:
             self.notifier.push(by_device)
         for s, out in zip(sends, outcomes, strict=True):
             if isinstance(out, Exception):
-                s.future.set_exception(out)
+                _settle(s.future, out)
             else:
-                s.future.set_result(out[0])
+                _settle(s.future, out[0])
         for a, n in zip(acks, removed, strict=True):
-            a.future.set_result(n)
+            _settle(a.future, n)
 
     def _one_by_one(self, sends: list[_Send], acks: list[_Ack]) -> None:
         for s in sends:
             try:
                 result = self.store.submit(s.sender, s.req, self.tagger)
             except Exception as exc:
-                s.future.set_exception(exc)
+                _settle(s.future, exc)
                 continue
             if not result.duplicate:
                 for c in s.req.recipients:
                     for pk in self.store.device_pks(c.user_id, c.device_id):
                         self.notifier.notify(pk)
-            s.future.set_result(result)
+            _settle(s.future, result)
         for a in acks:
             try:
-                a.future.set_result(self.store.ack(a.device, a.ids))
+                _settle(a.future, self.store.ack(a.device, a.ids))
             except Exception as exc:
-                a.future.set_exception(exc)
+                _settle(a.future, exc)
+
+
+class RelayWriter(_Batches):
+    """Group commit in one writer thread per process (for PostgreSQL). Thread-safe; :meth:`start` it once."""
+
+    def __init__(self, store: RelayStore, tagger: Tagger, notifier: Notifier, *, max_batch: int = 512) -> None:
+        super().__init__(store, tagger, notifier)
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Send | _Ack] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="relay-writer", daemon=True)
+                self._thread.start()
+
+    async def submit_async(self, sender: AuthenticatedDevice, req: SendRequest) -> SubmitResult:
+        fut: concurrent.futures.Future[SubmitResult] = concurrent.futures.Future()
+        self._queue.put(_Send(sender, req, fut))
+        return await asyncio.wrap_future(fut)
+
+    def ack(self, device: AuthenticatedDevice, ids: Sequence[int]) -> None:
+        """Queue an ack without waiting for it (WebSocket acks need no answer)."""
+        self._queue.put(_Ack(device, list(ids), concurrent.futures.Future()))
+
+    async def ack_async(self, device: AuthenticatedDevice, ids: Sequence[int]) -> int:
+        fut: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._queue.put(_Ack(device, list(ids), fut))
+        return await asyncio.wrap_future(fut)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self.process(batch)
+
+
+class InlineWriter(_Batches):
+    """Group commit on the event loop (for SQLite): requests queued during one loop iteration share a transaction.
+
+    Pending work is kept per event loop, so an app driven from several loops over its life (tests, the demo)
+    works too."""
+
+    def __init__(self, store: RelayStore, tagger: Tagger, notifier: Notifier, *, max_batch: int = 512) -> None:
+        super().__init__(store, tagger, notifier)
+        self.max_batch = max_batch
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Send | _Ack]] = {}
+
+    def start(self) -> None:
+        """Nothing to start: batches run as loop callbacks."""
+
+    def _enqueue(self, item: _Send | _Ack) -> None:
+        loop = asyncio.get_running_loop()
+        pending = self._pending.setdefault(loop, [])
+        pending.append(item)
+        if len(pending) == 1:
+            loop.call_soon(self._flush, loop)
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        pending = self._pending.pop(loop, [])
+        for i in range(0, len(pending), self.max_batch):
+            self.process(pending[i : i + self.max_batch])
+
+    async def submit_async(self, sender: AuthenticatedDevice, req: SendRequest) -> SubmitResult:
+        fut: asyncio.Future[SubmitResult] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Send(sender, req, fut))
+        return await fut
+
+    def ack(self, device: AuthenticatedDevice, ids: Sequence[int]) -> None:
+        self._enqueue(_Ack(device, list(ids), asyncio.get_running_loop().create_future()))
+
+    async def ack_async(self, device: AuthenticatedDevice, ids: Sequence[int]) -> int:
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Ack(device, list(ids), fut))
+        return await fut
+
+
+def make_writer(store: RelayStore, tagger: Tagger, notifier: Notifier) -> RelayWriter | InlineWriter:
+    """The writer that suits the database: inline on SQLite, a thread on PostgreSQL."""
+    if store.db.is_sqlite:
+        return InlineWriter(store, tagger, notifier)
+    return RelayWriter(store, tagger, notifier)

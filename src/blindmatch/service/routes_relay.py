@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ from blindmatch.messaging.relay import (
     parse_send_request,
 )
 from blindmatch.service.deps import ApiKey, AppState
-from blindmatch.service.relay_writer import Notifier, RelayWriter, Subscriber
+from blindmatch.service.relay_writer import InlineWriter, Notifier, RelayWriter, Subscriber, make_writer
 from blindmatch.service.storage.database import Database
 from blindmatch.service.storage.relay import (
     AuthenticatedDevice,
@@ -100,16 +101,18 @@ class RelayServices:
     #: ``POST /attachments`` needs a receipt earned by a voucher (setting ``relay_attachment_receipts``).
     require_receipts: bool = True
     notifier: Notifier = field(default_factory=Notifier)
-    writer: RelayWriter | None = None
+    writer: RelayWriter | InlineWriter | None = None
     #: upload receipts issued for media the client could not check (videos), per account, since start
     unchecked: Counter[str] = field(default_factory=Counter)
+    #: (guard, account) -> (when asked, answer); see :func:`account_blocked`
+    guard_cache: dict[tuple[int, str], tuple[float, str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.writer is None:
-            self.writer = RelayWriter(self.store, self.keys.ring.tag, self.notifier)
+            self.writer = make_writer(self.store, self.keys.ring.tag, self.notifier)
 
     @property
-    def queue(self) -> RelayWriter:
+    def queue(self) -> RelayWriter | InlineWriter:
         assert self.writer is not None
         return self.writer
 
@@ -201,16 +204,33 @@ MAX_JSON_BYTES = 16 * 1024 * 1024
 AccountGuard = Callable[[str], str | None]
 
 
+#: How long the relay reuses a guard's answer for an account (a ban takes effect within this time).
+GUARD_TTL_S = 1.0
+
+
 async def account_blocked(state: AppState, user_id: str) -> str | None:
     """The reason ``user_id`` may not send or upload, from the moderation service's ``account_guard``
-    (``user_id -> reason | None``, registered in ``state.services``); ``None`` when allowed or no guard is set."""
+    (``user_id -> reason | None``, registered in ``state.services``); ``None`` when allowed or no guard is set.
+
+    Answers are reused for :data:`GUARD_TTL_S` per account: the guard reads the database, and asking it for every
+    message cost more than storing the message (profiled under ``blindmatch bench relay``)."""
     guard = state.services.get("account_guard")
     if guard is None:
         return None
     if not callable(guard):
         raise RelayConfigError("services['account_guard'] must be a callable user_id -> reason | None")
+    cache = get_relay(state).guard_cache
+    key = (id(guard), user_id)
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and now - hit[0] < GUARD_TTL_S:
+        return hit[1]
     reason = await asyncio.to_thread(guard, user_id)
-    return None if reason is None else str(reason)
+    answer = None if reason is None else str(reason)
+    if len(cache) > 100_000:
+        cache.clear()
+    cache[key] = (now, answer)
+    return answer
 
 
 def _blocked_json(user_id: str, reason: str) -> dict[str, str]:
