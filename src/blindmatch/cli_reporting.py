@@ -85,3 +85,44 @@ def report_export(
     with os.fdopen(fd, "wb") as fh:
         fh.write(exported.content)
     sys.stdout.write(json.dumps({"path": str(path), "bytes": len(exported.content)}) + "\n")
+
+
+@report_app.command("submit")
+def report_submit(
+    case_id: Annotated[int, typer.Argument(help="A confirmed case.")],
+    user: Annotated[str, typer.Option(help="Staff member filing (needs the export permission).")],
+    allow_resubmit: Annotated[
+        bool, typer.Option(help="After a person checked an ambiguous /submit: submit again.")
+    ] = False,
+) -> None:
+    """File a confirmed case with the CyberTipline (or resume its filing) up to 'finished'; sets the legal hold.
+
+    Credentials and URL from BLINDMATCH_CYBERTIP_USERNAME / _PASSWORD / _URL (default: NCMEC's test host); the
+    production host is refused unless BLINDMATCH_CYBERTIP_ALLOW_PRODUCTION=true."""
+    from blindmatch.cli_moderation import _service
+    from blindmatch.moderation.errors import ModerationError
+    from blindmatch.reporting.errors import ReportingError
+    from blindmatch.service.config import Settings
+    from blindmatch.service.console.errors import ExportError, ExportUnavailableError
+    from blindmatch.service.console.export import ReportingSettings
+    from blindmatch.service.report_submission import CyberTipSettings, submit_case_report
+
+    password = os.environ.get("BLINDMATCH_STAFF_PASSWORD") or typer.prompt("password", hide_input=True)
+    service = _service()
+    staff = service.authenticate(user, password)
+    if staff is None:
+        _fail(f"wrong user name or password for {user!r}")
+    assert staff is not None
+    settings = Settings.from_env()
+    try:
+        sub = submit_case_report(
+            service,
+            staff,
+            case_id,
+            ReportingSettings.from_extra(settings.extra, demo=settings.demo),
+            CyberTipSettings.from_extra(settings.extra),
+            allow_resubmit=allow_resubmit,
+        )
+    except (ExportError, ExportUnavailableError, ModerationError, ReportingError, ValueError) as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    sys.stdout.write(json.dumps({"case": case_id, "state": sub.state.value, "report_id": sub.report_id}) + "\n")

@@ -81,3 +81,42 @@ def test_audit_verify_detects_an_edited_record(cli_env: Env) -> None:
     bad = CliRunner().invoke(app, ["audit", "verify"])
     assert bad.exit_code == 1
     assert json.loads(bad.stdout)["first_bad_seq"] == 2
+
+
+def test_submit_files_the_case_with_the_fake_cybertipline_and_sets_the_legal_hold(
+    cli_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blindmatch.reporting.fake_ncmec import FakeCyberTipline, run_fake_server
+
+    confirmed, dismissed = _cases(cli_env)
+    fake = FakeCyberTipline(username="esp", password="secret")
+    with run_fake_server(fake) as (_, url):
+        monkeypatch.setenv("BLINDMATCH_CYBERTIP_URL", url)
+        monkeypatch.setenv("BLINDMATCH_CYBERTIP_USERNAME", "esp")
+        monkeypatch.setenv("BLINDMATCH_CYBERTIP_PASSWORD", "secret")
+        r = CliRunner().invoke(app, ["report", "submit", str(confirmed), "--user", "sam"])
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.stdout)
+        assert out["state"] == "finished" and out["report_id"]
+        report = fake.reports[out["report_id"]]
+        assert report.finished and len(report.files) == 1
+        assert next(iter(report.files.values())).md5 == __import__("hashlib").md5(gradient_png(1)).hexdigest()
+        # the filing placed a legal hold on the case (seen through a service on the real clock, like the CLI's);
+        # running again is a no-op on a finished report
+        from blindmatch.cli_moderation import _service
+
+        real = _service()
+        staff = real.authenticate("sam", PASSWORD)
+        assert staff is not None
+        view = real.case(staff, confirmed)
+        assert view.summary.legal_hold and view.legal_hold_until is not None
+        again = CliRunner().invoke(app, ["report", "submit", str(confirmed), "--user", "sam"])
+        assert again.exit_code == 0 and json.loads(again.stdout)["report_id"] == out["report_id"]
+        assert len(fake.reports) == 1
+        # a dismissed case is never filed
+        r = CliRunner().invoke(app, ["report", "submit", str(dismissed), "--user", "sam"])
+        assert r.exit_code == 2 and "only a confirmed case" in r.output
+    # NCMEC's production host is refused without the explicit setting
+    monkeypatch.setenv("BLINDMATCH_CYBERTIP_URL", "https://report.cybertip.org/ispws")
+    r = CliRunner().invoke(app, ["report", "submit", str(confirmed), "--user", "sam"])
+    assert r.exit_code == 2 and "production" in r.output
