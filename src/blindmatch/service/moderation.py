@@ -107,7 +107,7 @@ from blindmatch.service.moderation_audit import AuditLog
 from blindmatch.service.moderation_config import ModerationConfig, check_password, hash_password
 from blindmatch.service.moderation_intake import CaseDraft, draft_from_report, draft_from_scan, draft_from_threshold
 from blindmatch.service.moderation_keys import AnchorStore, load_evidence_ring
-from blindmatch.service.moderation_media import blurred_preview, placeholder_preview
+from blindmatch.service.moderation_media import blurred_preview, key_frame_sheet, placeholder_preview
 from blindmatch.service.storage.database import Database
 from blindmatch.service.storage.moderation import (
     AppealRow,
@@ -646,14 +646,22 @@ class ModerationService:
         return blurred_preview(data) or placeholder_preview("media")
 
     def reveal(self, staff: Staff, case_id: int, evidence_id: str) -> tuple[bytes, str]:
-        """The evidence bytes and MIME type; records a file view (feeds ``fileViewedByEsp``) and an audit record."""
+        """The evidence bytes and MIME type; records a file view (feeds ``fileViewedByEsp``) and an audit record.
+
+        A video is revealed as a PNG sheet of its key frames, not as the video: the reviewer decides from stills
+        (the original stays available to :meth:`export_evidence` for the report)."""
         with self._tx() as tx:
             me = self._acting(tx.s, staff, Permission.REVEAL)
             row = self._evidence_row(tx.s, case_id, evidence_id)
             data = self._open(row)
+            mime = row.mime
+            sheet = key_frame_sheet(data) if mime.startswith("video/") else None
+            if sheet is not None:
+                data, mime = sheet, "image/png"
             tx.s.add(FileViewRow(case_id=case_id, evidence_id=evidence_id, staff=me.username, at=tx.now))
-            tx.event(case_id, me.username, "view", {"evidence": evidence_id, "sha256": row.sha256})
-            return data, row.mime
+            details = {"evidence": evidence_id, "sha256": row.sha256} | ({"key_frames": True} if sheet else {})
+            tx.event(case_id, me.username, "view", details)
+            return data, mime
 
     def export_evidence(self, staff: Staff, case_id: int, evidence_id: str, *, recipient: str) -> tuple[bytes, str]:
         """Evidence bytes for a report to ``recipient`` (supervisor): audited as an export, *not* as a view."""

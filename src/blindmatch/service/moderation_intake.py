@@ -15,14 +15,16 @@ from typing import Any
 
 from blindmatch.hashing.files import hash_bytes
 from blindmatch.hashing.signals import SignalType
+from blindmatch.hashing.vpdq import hash_video
 from blindmatch.media import MediaError, sniff_format
+from blindmatch.media.video import VideoError
 from blindmatch.messaging.crypto.attachments import decrypt_attachment
 from blindmatch.messaging.crypto.reports import FrankedMessage, VerifiedReport
 from blindmatch.messaging.errors import MessagingError
 from blindmatch.moderation.cases import CaseSource, technology_of
 from blindmatch.moderation.errors import ModerationInputError
 from blindmatch.service.matching import LookupResult, Matcher
-from blindmatch.service.moderation_media import file_hashes
+from blindmatch.service.moderation_media import file_hashes, is_video, video_mime
 
 __all__ = [
     "CaseDraft",
@@ -212,7 +214,7 @@ def draft_from_scan(
     parsed = [parse_match(m, CaseSource.SCAN, 0) for m in matches]
     hashes = file_hashes(data)
     fmt = sniff_format(data[:16])
-    mime = f"image/{fmt.lower()}" if fmt else "application/octet-stream"
+    mime = f"image/{fmt.lower()}" if fmt else (video_mime(data) or "application/octet-stream")
     label = filename.replace("\x00", "")[-MAX_LABEL:] or "upload"
     ev = EvidenceDraft("media", mime, label, data, hashes)
     details = {"filename": label, "matches": len(parsed)}
@@ -220,9 +222,20 @@ def draft_from_scan(
 
 
 def match_bytes(matcher: Matcher, data: bytes, *, lists: list[str] | None = None) -> list[dict[str, object]]:
-    """Every list match of a file's hashes (PDQ, MD5, SHA-1, SHA-256) as ``Match.as_dict()`` dicts; a file that
-    is not a decodable image is matched on its exact digests only."""
+    """Every list match of a file's hashes (PDQ, MD5, SHA-1, SHA-256; vPDQ for a video) as ``Match.as_dict()``
+    dicts; a file that is neither a decodable image nor a decodable video is matched on its exact digests only."""
     results: list[LookupResult] = []
+    if is_video(data):
+        digests = file_hashes(data)
+        for st in (SignalType.MD5, SignalType.SHA1, SignalType.SHA256):
+            results.append(matcher.lookup(st, digests[st.value], lists=lists))
+        try:
+            video = hash_video(data)
+        except (VideoError, MediaError):
+            video = None  # undecodable: matched on its digests only, like any other file
+        if video is not None and video.frames:
+            results.append(matcher.lookup(SignalType.VPDQ, video.to_compact(), lists=lists))
+        return [m.as_dict() for r in results for m in r.matches]
     try:
         h = hash_bytes(data)
     except MediaError:
