@@ -136,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.blindmatch.services["moderation"] = moderation
     app.state.blindmatch.services["account_guard"] = moderation.is_blocked  # the relay refuses blocked senders
+    #: the relay asks the guard again when this changes (an enforcement or appeal decision was just committed)
+    app.state.blindmatch.services["account_guard_version"] = lambda: moderation.enforcement_generation
     app.include_router(api_router)
     app.include_router(hma_router)
     app.include_router(relay_router)

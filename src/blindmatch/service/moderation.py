@@ -215,6 +215,8 @@ class ModerationService:
         self.ring = load_evidence_ring(self.directory)
         self.log = AuditLog(db, AnchorStore(self.directory))
         self._clock = clock or (lambda: datetime.now(UTC))
+        #: bumped after each committed enforcement or appeal decision (see :meth:`is_blocked`)
+        self.enforcement_generation = 0
         self.match_media = match_media
         self._dummy: str | None = None
 
@@ -721,6 +723,26 @@ class ModerationService:
     ) -> ActionRecord:
         """Suspend (``until`` required) or ban the case's subject; only on a confirmed case. The statement of
         reasons is stored and released to the user now, at ``delay_until`` or (suppress) when staff release it."""
+        try:
+            return self._enforce(
+                staff, case_id, action, facts=facts, grounds=grounds, notify=notify, delay_until=delay_until,
+                until=until,
+            )  # fmt: skip
+        finally:
+            self.enforcement_generation += 1  # after the commit: the relay's cached answers are stale now
+
+    def _enforce(
+        self,
+        staff: Staff,
+        case_id: int,
+        action: str,
+        *,
+        facts: str,
+        grounds: str,
+        notify: str,
+        delay_until: datetime | None,
+        until: datetime | None,
+    ) -> ActionRecord:
         kind, mode = parse_action(action), parse_notify(notify)
         with self._tx() as tx:
             me = self._acting(tx.s, staff, Permission.ENFORCE)
@@ -794,7 +816,10 @@ class ModerationService:
             return out
 
     def is_blocked(self, user_id: str) -> str | None:
-        """Why ``user_id`` may not send (``"banned"`` / ``"suspended until ..."``), or None. Used by the relay."""
+        """Why ``user_id`` may not send (``"banned"`` / ``"suspended until ..."``), or None. Used by the relay,
+        which caches answers briefly and asks again whenever :attr:`enforcement_generation` changed (bumped after
+        every enforcement or appeal decision made through this instance; other processes see it within the
+        relay's cache time)."""
         now = self._now()
         with self.db.session() as s:
             rows = s.execute(
@@ -842,6 +867,12 @@ class ModerationService:
     def decide_appeal(self, staff: Staff, appeal_id: int, outcome: str, note: str = "") -> AppealRecord:
         """uphold / reverse; refused (:class:`SameReviewerError`) for whoever enforced or confirmed the case.
         Reversing lifts the action (the user can send again)."""
+        try:
+            return self._decide_appeal(staff, appeal_id, outcome, note)
+        finally:
+            self.enforcement_generation += 1
+
+    def _decide_appeal(self, staff: Staff, appeal_id: int, outcome: str, note: str) -> AppealRecord:
         result = parse_outcome(outcome)
         if len(note) > MAX_NOTE:
             raise ModerationInputError(f"a note is at most {MAX_NOTE} characters")

@@ -104,8 +104,8 @@ class RelayServices:
     writer: RelayWriter | InlineWriter | None = None
     #: upload receipts issued for media the client could not check (videos), per account, since start
     unchecked: Counter[str] = field(default_factory=Counter)
-    #: (guard, account) -> (when asked, answer); see :func:`account_blocked`
-    guard_cache: dict[tuple[int, str], tuple[float, str | None]] = field(default_factory=dict)
+    #: (guard, guard version, account) -> (when asked, answer); see :func:`account_blocked`
+    guard_cache: dict[tuple[int, int, str], tuple[float, str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.writer is None:
@@ -213,14 +213,18 @@ async def account_blocked(state: AppState, user_id: str) -> str | None:
     (``user_id -> reason | None``, registered in ``state.services``); ``None`` when allowed or no guard is set.
 
     Answers are reused for :data:`GUARD_TTL_S` per account: the guard reads the database, and asking it for every
-    message cost more than storing the message (profiled under ``blindmatch bench relay``)."""
+    message cost more than storing the message (profiled under ``blindmatch bench relay``). An optional
+    ``account_guard_version`` callable invalidates them: the moderation service bumps it after every committed
+    enforcement or appeal decision, so a ban decided in this process applies to the very next send."""
     guard = state.services.get("account_guard")
     if guard is None:
         return None
     if not callable(guard):
         raise RelayConfigError("services['account_guard'] must be a callable user_id -> reason | None")
     cache = get_relay(state).guard_cache
-    key = (id(guard), user_id)
+    # an enforcement or appeal decision committed in this process changes the version: ask again at once
+    version = state.services.get("account_guard_version")
+    key = (id(guard), int(version()) if callable(version) else 0, user_id)
     now = time.monotonic()
     hit = cache.get(key)
     if hit is not None and now - hit[0] < GUARD_TTL_S:
