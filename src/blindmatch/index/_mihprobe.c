@@ -26,7 +26,9 @@
 #define MAX_PREFIX 24
 #define MAX_SUFFIX 4
 #define HASH_BITS 256
-/* how many probes / candidates ahead to prefetch: enough misses in flight to cover DRAM latency */
+/* Tunables, all measured at 10M (docs/benchmarks.md): how many probes / candidates ahead to prefetch, how many
+ * words of a candidate, whether to prefetch each bucket's last line too, the locality hint. -DSTATS prints the
+ * per-query work (probes, buckets, entries, candidates) to stderr. */
 #ifndef PREFETCH_PROBES
 #define PREFETCH_PROBES 12
 #endif
@@ -306,9 +308,9 @@ static int probe_loop(const Probe *pr, Results *out, char *detail, size_t detail
                 }
             }
 
-            /* 3. verify: full distance one word at a time, starting with the words this chunk does not cover (a
-             * candidate agrees with the query on its chunk, so those words reject it soonest: fewer cache misses),
-             * candidate words prefetched ahead */
+            /* 3. verify: full distance one word at a time, first words prefetched ahead. Words this chunk does
+             * not cover go first (a candidate agrees with the query on its chunk, so they should reject it sooner;
+             * measured: no change, most clustered candidates are near-duplicates that pass any first word). */
             const int *o = ch->word_order;
             const uint64_t *w0 = cw[o[0]], *w1 = cw[o[1]], *w2 = cw[o[2]], *w3 = cw[o[3]];
             const uint64_t q0 = qw[o[0]], q1 = qw[o[1]], q2 = qw[o[2]], q3 = qw[o[3]];
