@@ -9,7 +9,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 all: test
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/blindmatch/index/_mihprobe.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,phash]'
@@ -55,3 +55,4 @@ eval: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -f src/blindmatch/index/_mihprobe*.so
