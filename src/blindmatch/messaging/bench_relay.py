@@ -3,12 +3,14 @@
 Three processes per run: this one (orchestrates, and kills), the server (``uvicorn`` on 127.0.0.1, a fresh data
 directory and database per run) and the load generator (:mod:`blindmatch.messaging.bench_relay_load`). Runs:
 
-* ``relay/ws``: the blindmatch relay, devices sending over their WebSocket (the fast path);
-* ``relay/http``: the same, sending with ``POST /relay/v1/messages`` (httpx, keep-alive);
-* ``relay/ws + kill -9``: as ``relay/ws``, with the server SIGKILLed halfway through the window and restarted on
-  the same database; every confirmed message must still arrive;
-* ``baseline/ws``: the same load against :mod:`blindmatch.messaging.bench_relay_baseline`, a minimal ASGI endpoint
-  that only commits the same rows with the same driver: the comparator (a ceiling for one process).
+* ``relay/ws max``: the blindmatch relay, devices sending over their WebSocket (the fast path), closed loop: the
+  most messages/s it takes;
+* ``relay/ws at R/s``: the same, paced at R messages/s in total: latency at that load;
+* ``relay/http max``: closed loop, sending with ``POST /relay/v1/messages`` (httpx, keep-alive);
+* ``relay/ws at R/s + kill -9``: the server SIGKILLed halfway through the window and restarted on the same
+  database; every confirmed message must still arrive;
+* ``baseline/ws max`` and ``at R/s``: the same loads against :mod:`blindmatch.messaging.bench_relay_baseline`, a
+  minimal ASGI endpoint that only commits the same rows with the same driver: the comparator (a ceiling).
 
 Envelopes are real Olm ciphertexts built by the load generator before the timed window (the relay cannot tell),
 so the figures are the relay's, not client crypto's. The result also records the machine's load average and the
@@ -118,6 +120,7 @@ def _run(
     target: str,
     send_over: str,
     restart: bool,
+    rate: float,
     clients: int,
     seconds: float,
     window: int,
@@ -152,6 +155,7 @@ def _run(
         target=target,
         prefix=prefix,
         marker=str(marker),
+        rate=rate,
     )
     load = subprocess.Popen(
         [sys.executable, "-m", "blindmatch.messaging.bench_relay_load", json.dumps(asdict(cfg))],
@@ -215,6 +219,7 @@ def bench_relay(
     clients: int = 100,
     seconds: float = 10.0,
     window: int = 1,
+    rate: float = 2000.0,
     restart: bool = True,
     http: bool = True,
     baseline: bool = True,
@@ -225,44 +230,60 @@ def bench_relay(
 ) -> dict[str, Any]:
     """Run the relay benchmark and its comparator; return (and with ``out``, write) the results as JSON.
 
-    ``clients`` devices (an even number: they are paired) each keep ``window`` messages outstanding for
-    ``seconds``. ``database_url`` runs the relay on that database (e.g. PostgreSQL) instead of a fresh SQLite
-    file per run. ``per_client`` caps the envelopes each device pre-builds (default: enough for 150 messages/s
-    per device, far above what a device reaches here)."""
+    ``clients`` devices (an even number: they are paired). Closed-loop runs ("max") keep ``window`` messages
+    outstanding per device for ``seconds`` and measure the most the relay takes; paced runs offer ``rate``
+    messages/s in total (``rate`` 0 skips them) and measure latency at that load; the kill -9 run is paced too
+    (closed loop if ``rate`` is 0). ``database_url`` runs the relay on that database (e.g. PostgreSQL) instead of
+    a fresh SQLite file per run; the baseline always uses SQLite. ``per_client`` caps the envelopes each device
+    pre-builds (default: enough for 150 messages/s per device, far above what a device reaches here)."""
     if clients < 2 or clients % 2:
         raise BenchRelayError("clients must be an even number >= 2 (devices are paired)")
-    if seconds <= 0 or window < 1:
-        raise BenchRelayError("seconds must be > 0 and window >= 1")
+    if seconds <= 0 or window < 1 or rate < 0:
+        raise BenchRelayError("seconds must be > 0, window >= 1 and rate >= 0")
     base = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="blindmatch-bench-relay-"))
     budget = per_client or int(150 * seconds * window) + 20
     common: dict[str, Any] = {
         "clients": clients,
         "seconds": seconds,
-        "window": window,
         "per_client": budget,
         "database_url": database_url,
         "workdir": base,
     }
-    plan = [("relay/ws", "relay", "ws", False)]
+    paced_window = max(window, 8)  # paced devices may have a few messages in flight; a send waits only beyond that
+    plan: list[tuple[str, str, str, bool, float, int]] = [("relay/ws max", "relay", "ws", False, 0.0, window)]
+    if rate:
+        plan.append((f"relay/ws at {rate:g}/s", "relay", "ws", False, rate, paced_window))
     if http:
-        plan.append(("relay/http", "relay", "http", False))
+        plan.append(("relay/http max", "relay", "http", False, 0.0, window))
     if restart:
-        plan.append(("relay/ws + kill -9", "relay", "ws", True))
+        name = f"relay/ws at {rate:g}/s + kill -9" if rate else "relay/ws max + kill -9"
+        plan.append((name, "relay", "ws", True, rate, paced_window if rate else window))
     if baseline:
-        plan.append(("baseline/ws", "baseline", "ws", False))
+        plan.append(("baseline/ws max", "baseline", "ws", False, 0.0, window))
+        if rate:
+            plan.append((f"baseline/ws at {rate:g}/s", "baseline", "ws", False, rate, paced_window))
     started = time.time()
     load_before = _loadavg()
     runs = []
-    for i, (name, target, send_over, kill) in enumerate(plan):
+    for i, (name, target, send_over, kill, offered, win) in enumerate(plan):
         runs.append(
-            _run(name, target=target, send_over=send_over, restart=kill, prefix=f"r{i}x{int(started)}u", **common)
+            _run(
+                name,
+                target=target,
+                send_over=send_over,
+                restart=kill,
+                rate=offered,
+                window=win,
+                prefix=f"r{i}x{int(started)}u",
+                **common,
+            )
         )
     result = {
         "benchmark": "relay",
         "note": NOTE,
         "machine": {"cpus": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": _loadavg()},
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in common.items() if k != "database_url"}
-        | {"backend": "postgresql" if database_url else "sqlite"},
+        | {"backend": "postgresql" if database_url else "sqlite", "window": window, "rate": rate},
         "runs": runs,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
     }

@@ -5,9 +5,13 @@ timings) on stdout. It is a separate process from the server (so a kill -9 of th
 orchestrator (:mod:`blindmatch.messaging.bench_relay`).
 
 Devices are paired (0↔1, 2↔3, ...): each sends 1:1 messages to its partner and receives its partner's over one
-WebSocket. **Envelopes are real Olm ciphertexts built before the timed window** (the relay cannot tell), each
-with a real franking commitment, so the timed window measures the relay, not client crypto. Each device keeps
-``window`` sends outstanding; a send is *confirmed* when the relay answers it (after its commit). A message is
+WebSocket. Closed loop (``rate`` 0): each device sends its next message as soon as one of its ``window`` is
+answered, which measures the most the relay takes. Paced (``rate`` > 0): devices send on a fixed schedule adding up
+to ``rate`` messages/s (each at a random phase), which measures latency at that load.
+
+**Envelopes are real Olm ciphertexts built before the timed window** (the relay cannot tell), each with a real
+franking commitment, so the timed window measures the relay, not client crypto. A send is *confirmed* when the
+relay answers it (after its commit). A message is
 *delivered* when its recipient's WebSocket frame arrives; its latency is delivery time minus first send time
 (both on this process's monotonic clock). If the connection drops (server killed), the device reconnects and
 re-sends every unconfirmed message with the same id; the relay de-duplicates.
@@ -23,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import sys
 import time
 import uuid
@@ -56,6 +61,8 @@ class LoadConfig:
     drain_seconds: float = 20.0
     #: created when the timed window starts (the orchestrator kills the server relative to it)
     marker: str = ""
+    #: total offered load in messages/s, spread evenly over the devices (0: closed loop, as fast as answered)
+    rate: float = 0.0
 
 
 @dataclass
@@ -221,7 +228,12 @@ async def _timed(
 
     async def sender(dev: Device, deadline: float) -> None:
         sem = windows[dev.index]
+        interval = cfg.clients / cfg.rate if cfg.rate > 0 else 0.0
+        due = time.perf_counter() + random.random() * interval
         for ref, (mid, body) in enumerate(dev.prebuilt):
+            if interval:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                due += interval
             await sem.acquire()
             if time.perf_counter() >= deadline:
                 sem.release()
@@ -275,6 +287,8 @@ async def _timed(
     window_s = t_end - t0
     return {
         "clients": cfg.clients,
+        "offered_per_s": cfg.rate or "closed loop",
+        "window": cfg.window,
         "send_over": cfg.send_over,
         "target": cfg.target,
         "window_s": round(window_s, 3),

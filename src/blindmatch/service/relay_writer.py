@@ -207,10 +207,14 @@ class RelayWriter(_Batches):
                 self._thread = threading.Thread(target=self._run, name="relay-writer", daemon=True)
                 self._thread.start()
 
-    async def submit_async(self, sender: AuthenticatedDevice, req: SendRequest) -> SubmitResult:
+    def submit_nowait(self, sender: AuthenticatedDevice, req: SendRequest) -> asyncio.Future[SubmitResult]:
+        """Queue a send; the returned future (of the running loop) resolves after the commit."""
         fut: concurrent.futures.Future[SubmitResult] = concurrent.futures.Future()
         self._queue.put(_Send(sender, req, fut))
-        return await asyncio.wrap_future(fut)
+        return asyncio.wrap_future(fut)
+
+    async def submit_async(self, sender: AuthenticatedDevice, req: SendRequest) -> SubmitResult:
+        return await self.submit_nowait(sender, req)
 
     def ack(self, device: AuthenticatedDevice, ids: Sequence[int]) -> None:
         """Queue an ack without waiting for it (WebSocket acks need no answer)."""
@@ -258,10 +262,14 @@ class InlineWriter(_Batches):
         for i in range(0, len(pending), self.max_batch):
             self.process(pending[i : i + self.max_batch])
 
-    async def submit_async(self, sender: AuthenticatedDevice, req: SendRequest) -> SubmitResult:
+    def submit_nowait(self, sender: AuthenticatedDevice, req: SendRequest) -> asyncio.Future[SubmitResult]:
+        """Queue a send; the returned future resolves after the commit."""
         fut: asyncio.Future[SubmitResult] = asyncio.get_running_loop().create_future()
         self._enqueue(_Send(sender, req, fut))
-        return await fut
+        return fut
+
+    async def submit_async(self, sender: AuthenticatedDevice, req: SendRequest) -> SubmitResult:
+        return await self.submit_nowait(sender, req)
 
     def ack(self, device: AuthenticatedDevice, ids: Sequence[int]) -> None:
         self._enqueue(_Ack(device, list(ids), asyncio.get_running_loop().create_future()))

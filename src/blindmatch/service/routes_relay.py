@@ -14,6 +14,7 @@ acks. Until acked a delivery is re-sent (at-least-once); clients de-duplicate by
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -216,25 +217,39 @@ async def account_blocked(state: AppState, user_id: str) -> str | None:
     message cost more than storing the message (profiled under ``blindmatch bench relay``). An optional
     ``account_guard_version`` callable invalidates them: the moderation service bumps it after every committed
     enforcement or appeal decision, so a ban decided in this process applies to the very next send."""
-    guard = state.services.get("account_guard")
-    if guard is None:
-        return None
-    if not callable(guard):
-        raise RelayConfigError("services['account_guard'] must be a callable user_id -> reason | None")
+    known, answer = _guard_cached(state, user_id)
+    if known:
+        return answer
+    guard = state.services["account_guard"]
+    assert callable(guard)
     cache = get_relay(state).guard_cache
-    # an enforcement or appeal decision committed in this process changes the version: ask again at once
-    version = state.services.get("account_guard_version")
-    key = (id(guard), int(version()) if callable(version) else 0, user_id)
+    key = _guard_key(state, guard, user_id)
     now = time.monotonic()
-    hit = cache.get(key)
-    if hit is not None and now - hit[0] < GUARD_TTL_S:
-        return hit[1]
     reason = await asyncio.to_thread(guard, user_id)
     answer = None if reason is None else str(reason)
     if len(cache) > 100_000:
         cache.clear()
     cache[key] = (now, answer)
     return answer
+
+
+def _guard_key(state: AppState, guard: object, user_id: str) -> tuple[int, int, str]:
+    # an enforcement or appeal decision committed in this process changes the version: ask again at once
+    version = state.services.get("account_guard_version")
+    return (id(guard), int(version()) if callable(version) else 0, user_id)
+
+
+def _guard_cached(state: AppState, user_id: str) -> tuple[bool, str | None]:
+    """``(True, answer)`` if the answer is known without asking the guard (no guard, or a fresh cached answer)."""
+    guard = state.services.get("account_guard")
+    if guard is None:
+        return True, None
+    if not callable(guard):
+        raise RelayConfigError("services['account_guard'] must be a callable user_id -> reason | None")
+    hit = get_relay(state).guard_cache.get(_guard_key(state, guard, user_id))
+    if hit is not None and time.monotonic() - hit[0] < GUARD_TTL_S:
+        return True, hit[1]
+    return False, None
 
 
 def _blocked_json(user_id: str, reason: str) -> dict[str, str]:
@@ -449,6 +464,38 @@ async def websocket(ws: WebSocket) -> None:
         while True:
             await ws.send_text(await outbox.get())
 
+    def sent(ref: Any, fut: asyncio.Future[SubmitResult]) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        reply: dict[str, Any]
+        if exc is None:
+            reply = {"sent": _sent_json(fut.result())}
+        elif isinstance(exc, UnknownRecipientError):
+            reply = {"error": type(exc).__name__, "message": str(exc), "status": 404}
+        else:  # the relay failed: the client must retry with the same message id
+            log.error("relay: WebSocket send failed: %r", exc)
+            reply = {"error": type(exc).__name__, "message": "relay error; retry", "status": 503}
+        outbox.put_nowait(json.dumps(reply | {"ref": ref}))
+
+    def send_now(ref: Any, body: Any) -> bool:
+        """The common case without a task per message: guard answer cached, request parsed, commit queued."""
+        known, reason = _guard_cached(state, device.user_id)
+        if not known:
+            return False
+        if reason is not None:
+            reply: dict[str, Any] = _blocked_json(device.user_id, reason) | {"status": 403}
+        else:
+            try:
+                req = parse_send_request(body)
+            except RelayRequestError as exc:
+                reply = {"error": type(exc).__name__, "message": str(exc), "status": 400}
+            else:
+                relay.queue.submit_nowait(device, req).add_done_callback(functools.partial(sent, ref))
+                return True
+        outbox.put_nowait(json.dumps(reply | {"ref": ref}))
+        return True
+
     async def handle_send(ref: Any, body: Any) -> None:
         reply: dict[str, Any]
         reason = await account_blocked(state, device.user_id)
@@ -478,7 +525,7 @@ async def websocket(ws: WebSocket) -> None:
             ids = msg.get("delivery_ids")
             if isinstance(ids, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
                 relay.queue.ack(device, ids[:1000])  # applied with the next group commit; no reply needed
-            if "send" in msg:
+            if "send" in msg and not send_now(msg.get("ref"), msg["send"]):
                 task = asyncio.create_task(handle_send(msg.get("ref"), msg["send"]))
                 pending_sends.add(task)
                 task.add_done_callback(pending_sends.discard)
@@ -505,7 +552,8 @@ async def websocket(ws: WebSocket) -> None:
                 last = fresh[-1].delivery_id
                 continue
             try:
-                await asyncio.wait_for(sub.event.wait(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await sub.event.wait()
             except TimeoutError:
                 from_db = True
             else:
