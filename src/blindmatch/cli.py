@@ -405,6 +405,43 @@ def bench_video(
     run_video_bench(data, out=out, every_frame=every_frame)
 
 
+_RELAY_SUMMARY = ("name", "messages_per_s", "latency_ms", "lost", "redelivered", "server_cpu_us_per_message")
+
+
+@bench_app.command("relay")
+def bench_relay_cmd(
+    clients: Annotated[int, typer.Option(help="Concurrent devices (even: they are paired).")] = 100,
+    seconds: Annotated[float, typer.Option(help="Timed window of each run.")] = 10.0,
+    rate: Annotated[float, typer.Option(help="Offered messages/s of the paced runs (0: closed loop only).")] = 2000.0,
+    restart: Annotated[bool, typer.Option(help="Include the run with a kill -9 of the server mid-window.")] = True,
+    http: Annotated[bool, typer.Option(help="Include the closed-loop run sending over HTTP.")] = True,
+    baseline: Annotated[bool, typer.Option(help="Include the minimal-endpoint comparator.")] = True,
+    database_url: Annotated[str | None, typer.Option(help="Run the relay on this database (default SQLite).")] = None,
+    out: Annotated[Path, typer.Option(help="JSON results.")] = REPORTS / "bench_relay.json",
+) -> None:
+    """Messages/s, latency and lost messages of the relay under N devices on loopback, with a kill -9 run."""
+    from blindmatch.messaging.bench_relay import bench_relay
+
+    result = bench_relay(
+        clients=clients,
+        seconds=seconds,
+        rate=rate,
+        restart=restart,
+        http=http,
+        baseline=baseline,
+        database_url=database_url,
+        out=out,
+    )
+    _emit(
+        {
+            "note": result["note"],
+            "machine": result["machine"],
+            "runs": [{k: r.get(k) for k in _RELAY_SUMMARY} for r in result["runs"]],
+            "written": str(out),
+        }
+    )
+
+
 # ----------------------------------------------------------------------------- evaluation
 def _eval_progress() -> Any:
     """A rich progress bar driven by the lab's ``progress(stage, done, total)`` callback."""
