@@ -133,6 +133,11 @@ class AppealRecord:
     decided_by: str | None
     decided_at: datetime | None
     note: str
+    #: The case the appealed action was taken on (None for an action not tied to a case), so staff deciding the
+    #: appeal can open the evidence and decisions behind it.
+    case_id: int | None = None
+    #: The statement of reasons the user was given for the action: what the appeal argues against.
+    statement: StatementOfReasons | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -260,8 +260,13 @@ class ModerationService:
 
     # -- staff --------------------------------------------------------------------------------------------------
 
-    def create_staff(self, username: str, password: str, role: str, *, actor: str = "system") -> Staff:
-        """Create an account (password >= 12 characters, scrypt-hashed); :class:`StaffExistsError` if taken."""
+    def create_staff(
+        self, username: str, password: str, role: str, *, actor: str = "system", by: Staff | None = None
+    ) -> Staff:
+        """Create an account (password >= 12 characters, scrypt-hashed); :class:`StaffExistsError` if taken.
+
+        ``by`` is the admin creating it from the console (checked for the staff permission, recorded as the
+        actor); the CLI bootstraps the first accounts without one."""
         name = username.strip().lower()
         if not _USERNAME.match(name):
             raise ModerationInputError("a username is 2-64 characters of a-z, 0-9, '.', '_' or '-'")
@@ -270,6 +275,8 @@ class ModerationService:
         r = parse_role(role)
         hashed = hash_password(password, self.config.scrypt_n)
         with self._tx() as tx:
+            if by is not None:
+                actor = self._acting(tx.s, by, Permission.MANAGE_STAFF).username
             if tx.s.execute(select(StaffRow.id).where(StaffRow.username == name)).first() is not None:
                 raise StaffExistsError(f"staff account {name!r} already exists")
             row = StaffRow(username=name, password_hash=hashed, role=r.value, disabled=False, created_at=tx.now)
@@ -285,6 +292,8 @@ class ModerationService:
             row = tx.s.execute(select(StaffRow).where(StaffRow.username == username)).scalar_one_or_none()
             if row is None:
                 raise NotFoundError(f"no staff account {username!r}")
+            if disabled and row.id == me.id:
+                raise ModerationInputError("you cannot disable your own account (another admin can)")
             row.disabled = disabled
             if disabled:
                 tx.s.execute(delete(StaffSessionRow).where(StaffSessionRow.staff_id == row.id))
@@ -674,6 +683,17 @@ class ModerationService:
             tx.event(case_id, me.username, "export", {"evidence": evidence_id, "recipient": recipient[:100]})
             return data, row.mime
 
+    def record_export(self, staff: Staff, case_id: int, recipient: str, sha256: str, size: int) -> None:
+        """Record that ``staff`` exported the report document of a case (its SHA-256 and size) for ``recipient``:
+        a case-history event and its audit record, refused unless their role may export. The document itself is
+        built by the reporting package; the facade only records that it left."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256) or size < 0:
+            raise ModerationInputError("an export is recorded with the document's SHA-256 (64 hex) and its size")
+        with self._tx() as tx:
+            me = self._acting(tx.s, staff, Permission.EXPORT)
+            self._case_row(tx.s, case_id)
+            tx.event(case_id, me.username, "export", {"recipient": recipient[:100], "sha256": sha256, "bytes": size})
+
     def decide(self, staff: Staff, case_id: int, decision: str, note: str = "") -> CaseSummary:
         """confirm / dismiss / escalate, under the two-person rule when configured; a dismissal is counted as a
         false positive for every technology that matched the case."""
@@ -810,7 +830,7 @@ class ModerationService:
                 out.append(
                     Notice(
                         a.id, _statement(a.statement), _utc(n.release_at), _utc(a.created_at) + APPEAL_WINDOW,
-                        tuple(_appeal(x) for x in appeals.scalars()), _action_active(a, at),
+                        tuple(_appeal(x, a) for x in appeals.scalars()), _action_active(a, at),
                     )
                 )  # fmt: skip
             return out
@@ -854,15 +874,19 @@ class ModerationService:
             if act.case_id is not None:
                 tx.s.add(CaseHistoryRow(case_id=act.case_id, at=tx.now, actor=f"user:{user_id}", event="appeal",
                                         details=json.dumps({"appeal_id": row.id})))  # fmt: skip
-            return _appeal(row)
+            return _appeal(row, act)
 
     def appeals(self, staff: Staff, *, pending_only: bool = True) -> list[AppealRecord]:
         with self.db.session() as s:
             self._acting(s, staff, Permission.DECIDE_APPEAL)
-            q = select(AppealRow).order_by(AppealRow.created_at, AppealRow.id)
+            q = (
+                select(AppealRow, EnforcementRow)
+                .join(EnforcementRow, EnforcementRow.id == AppealRow.action_id)
+                .order_by(AppealRow.created_at, AppealRow.id)
+            )
             if pending_only:
                 q = q.where(AppealRow.outcome.is_(None))
-            return [_appeal(r) for r in s.execute(q).scalars()]
+            return [_appeal(r, act) for r, act in s.execute(q).all()]
 
     def decide_appeal(self, staff: Staff, appeal_id: int, outcome: str, note: str = "") -> AppealRecord:
         """uphold / reverse; refused (:class:`SameReviewerError`) for whoever enforced or confirmed the case.
@@ -901,7 +925,7 @@ class ModerationService:
             else:
                 tx.audit(me.username, "appeal_decision", f"action:{act.id}", details)
             tx.s.flush()
-            return _appeal(row)
+            return _appeal(row, act)
 
     # -- retention ----------------------------------------------------------------------------------------------
 
@@ -912,6 +936,16 @@ class ModerationService:
             raise ModerationInputError("a legal hold needs a reason")
         with self._tx() as tx:
             self._place_hold(tx, self._case_row(tx.s, case_id), reason, until, actor)
+
+    def place_legal_hold(self, staff: Staff, case_id: int, reason: str, *, until: datetime | None = None) -> None:
+        """A supervisor places (or extends) a hold, e.g. for a complaint or a court order; recorded under their name."""
+        if not reason.strip():
+            raise ModerationInputError("a legal hold needs a reason")
+        if until is not None and _utc(until) <= self._now():
+            raise ModerationInputError("a legal hold must end in the future (or leave the end empty)")
+        with self._tx() as tx:
+            me = self._acting(tx.s, staff, Permission.LEGAL_HOLD)
+            self._place_hold(tx, self._case_row(tx.s, case_id), reason, until, me.username)
 
     def _place_hold(self, tx: _Tx, row: CaseRow, reason: str, until: datetime | None, actor: str) -> None:
         new_until = None if until is None else _utc(until)
@@ -929,17 +963,23 @@ class ModerationService:
                  {"reason": row.hold_reason, "until": new_until.isoformat() if new_until else None})  # fmt: skip
 
     def lift_legal_hold(self, staff: Staff, case_id: int, reason: str) -> None:
+        if not reason.strip():
+            raise ModerationInputError("lifting a legal hold needs a reason")
         with self._tx() as tx:
             me = self._acting(tx.s, staff, Permission.LEGAL_HOLD)
             row = self._case_row(tx.s, case_id)
             row.hold_reason = row.hold_at = row.hold_until = None
             tx.event(case_id, me.username, "legal_hold_lifted", {"reason": reason[:1000]})
 
-    def purge(self, now: datetime | None = None) -> PurgeResult:
-        """Delete the ciphertext of every evidence item past its jurisdiction's limit, unless held; audited."""
+    def purge(self, now: datetime | None = None, *, staff: Staff | None = None) -> PurgeResult:
+        """Delete the ciphertext of every evidence item past its jurisdiction's limit, unless held; audited.
+
+        ``staff`` is an admin running it from the console (checked, and the run is recorded under their name);
+        the daily job runs it without one."""
         purged: list[str] = []
         held = checked = 0
         with self._tx() as tx:
+            runner = "system" if staff is None else self._acting(tx.s, staff, Permission.PURGE).username
             at = _utc(now) if now else tx.now
             q = (
                 select(EvidenceRow.id, EvidenceRow.created_at, CaseRow)
@@ -960,7 +1000,9 @@ class ModerationService:
                     .values(ciphertext=None, purged_at=at, purged_reason=f"purged: {decision.reason}")
                 )
                 purged.append(eid)
-                tx.event(case.id, "system", "purge", {"evidence": eid, "reason": decision.reason})
+                tx.event(case.id, runner, "purge", {"evidence": eid, "reason": decision.reason})
+            if staff is not None:
+                tx.audit(runner, "purge_run", "evidence", {"purged": len(purged), "held": held, "checked": checked})
         return PurgeResult(tuple(purged), held, checked)
 
     def destroy(self, staff: Staff, case_id: int, reason: str) -> int:
@@ -1029,9 +1071,10 @@ class ModerationService:
                          {"recipient": "cybertipline", "from": before, "to": row.state,
                           "report_id": submission.report_id})  # fmt: skip
 
-    def submission_store(self) -> CyberTipStore:
-        """A :class:`~blindmatch.reporting.submission.SubmissionStore` over the ``cybertip_reports`` table."""
-        return CyberTipStore(self)
+    def submission_store(self, *, actor: str = "system") -> CyberTipStore:
+        """A :class:`~blindmatch.reporting.submission.SubmissionStore` over the ``cybertip_reports`` table; state
+        changes are recorded under ``actor`` (the staff member filing, or ``system`` for a job)."""
+        return CyberTipStore(self, actor)
 
     # -- audit --------------------------------------------------------------------------------------------------
 
@@ -1123,10 +1166,12 @@ def _action_active(a: EnforcementRow, now: datetime) -> bool:
     return a.kind == ActionKind.BAN.value or (a.until is not None and _utc(a.until) > now)
 
 
-def _appeal(r: AppealRow) -> AppealRecord:
+def _appeal(r: AppealRow, act: EnforcementRow | None) -> AppealRecord:
+    """The appeal, with the case and statement of reasons of the action it is against (when that is known)."""
     return AppealRecord(
         r.id, r.action_id, r.user_id, r.text, _utc(r.created_at), AppealOutcome(r.outcome) if r.outcome else None,
-        r.decided_by, _opt_utc(r.decided_at), r.note,
+        r.decided_by, _opt_utc(r.decided_at), r.note, None if act is None else act.case_id,
+        None if act is None else _statement(act.statement),
     )  # fmt: skip
 
 
@@ -1143,11 +1188,12 @@ def _case_number(case_id: str) -> int:
 class CyberTipStore:
     """The database-backed ``SubmissionStore`` the CyberTipline driver persists its state through."""
 
-    def __init__(self, service: ModerationService) -> None:
+    def __init__(self, service: ModerationService, actor: str = "system") -> None:
         self.service = service
+        self.actor = actor
 
     def load(self, case_id: str) -> Submission | None:
         return self.service.cybertip_load(case_id)
 
     def save(self, submission: Submission) -> None:
-        self.service.cybertip_save(submission)
+        self.service.cybertip_save(submission, actor=self.actor)

@@ -92,5 +92,5 @@ def submit_case_report(
         allow_production=cybertip.allow_production,
         transport=transport,
     ) as client:
-        driver = SubmissionDriver(client, service.submission_store(), policy)
+        driver = SubmissionDriver(client, service.submission_store(actor=staff.username), policy)
         return driver.run(report, files, allow_resubmit=allow_resubmit)

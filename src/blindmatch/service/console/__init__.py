@@ -12,13 +12,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from blindmatch.service.console.demo import ensure_demo_case, ensure_demo_staff
-from blindmatch.service.console.routes import router
 from blindmatch.service.console.runtime import ConsoleRuntime
 from blindmatch.service.console.security import ConsoleConfig, LoginRateLimiter
 from blindmatch.service.deps import AppState
 from blindmatch.service.moderation import ModerationService
 
-__all__ = ["STATIC_DIR", "install_console", "router"]
+__all__ = ["STATIC_DIR", "install_console"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -36,5 +35,12 @@ def install_console(app: FastAPI, config: ConsoleConfig | None = None) -> None:
         if isinstance(service, ModerationService):
             ensure_demo_staff(service, state.settings.data_dir)
             ensure_demo_case(service, state.settings.data_dir)
-    app.include_router(router)
+    # Imported here, not at module level: the route modules import the reporting adapters, which import this
+    # package's errors; importing them lazily keeps ``blindmatch.service.console.errors`` importable on its own.
+    from blindmatch.service.console.routes import router
+    from blindmatch.service.console.routes_admin import admin_router
+    from blindmatch.service.console.routes_case_ops import case_ops_router
+
+    for r in (router, case_ops_router, admin_router):
+        app.include_router(r)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")

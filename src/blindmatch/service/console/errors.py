@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConsoleError", "ExportError", "ExportUnavailableError"]
+__all__ = ["ConsoleError", "ExportError", "ExportUnavailableError", "FilingFailedError", "FilingStateError"]
 
 
 class ConsoleError(Exception):
@@ -15,3 +15,11 @@ class ExportUnavailableError(ConsoleError):
 
 class ExportError(ConsoleError):
     """The case cannot be turned into a valid report (e.g. not confirmed, or a field the recipient refuses)."""
+
+
+class FilingFailedError(ConsoleError):
+    """The CyberTipline refused a call or could not be reached; the stored state is unchanged, try again later."""
+
+
+class FilingStateError(ConsoleError):
+    """The stored CyberTipline report does not allow the action (ambiguous submit, finished report retracted)."""

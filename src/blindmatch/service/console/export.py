@@ -4,12 +4,13 @@ Recipients are the reporting package's adapters: ``cybertipline`` (the ``<report
 per-file ``<fileDetails>`` need the report id NCMEC assigns, so they are made by the submission driver, not here),
 ``eu-centre`` and ``uk-nca`` (JSON documents that carry the files, their hashes and the viewed flags).
 
-The facade has no export method, so this is the thin adapter the brief allows: it reads the case through the
-facade (which checks the staff member can see it), maps it with the reporting package
-(:func:`~blindmatch.reporting.from_moderation.case_report_from_view`, which marks a file ``fileViewedByEsp`` when a
-reveal of it was recorded and the account as disabled when it was banned or suspended), builds the XML with the
-CyberTipline recipient (validated against the XSD in the repository), and appends an ``export`` record with the
-document's SHA-256 to the audit log. Nothing is sent anywhere: submission is the reporting client's job.
+A thin adapter: it reads the case through the facade (which checks the staff member can see it), maps it with the
+reporting package (:func:`~blindmatch.reporting.from_moderation.case_report_from_view`, which marks a file
+``fileViewedByEsp`` when a reveal of it was recorded and the account as disabled when it was banned or suspended),
+builds the document with the recipient adapter (the CyberTipline XML is validated against the XSD in the
+repository), and has the facade record the export (:meth:`ModerationService.record_export`: permission check, case
+history and audit record with the document's SHA-256). Nothing is sent anywhere: submission is the reporting
+client's job (:mod:`blindmatch.service.report_submission`, the case page's *File with CyberTipline* button).
 
 Who reports is configuration, not code: ``reporter_email`` (and optionally ``reporter_first_name``,
 ``reporter_last_name``, ``reporting_chat_client``, ``reporting_esp_service``,
@@ -99,10 +100,5 @@ def export_case_report(
         content = recipient.export(report)
     except ReportingError as exc:
         raise ExportError(f"case {case_id} cannot be exported to {recipient_name}: {exc}") from exc
-    service.audit(
-        staff.username,
-        "export",
-        f"case:{case_id}",
-        {"recipient": recipient.name, "sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)},
-    )
+    service.record_export(staff, case_id, recipient.name, hashlib.sha256(content).hexdigest(), len(content))
     return ExportFile(f"{recipient.name}-case-{case_id}.{recipient.file_extension}", recipient.media_type, content)

@@ -34,7 +34,13 @@ from blindmatch.moderation.errors import (
 )
 from blindmatch.moderation.roles import Permission, allowed
 from blindmatch.moderation.views import StaffSession
-from blindmatch.service.console.errors import ConsoleError, ExportError, ExportUnavailableError
+from blindmatch.service.console.errors import (
+    ConsoleError,
+    ExportError,
+    ExportUnavailableError,
+    FilingFailedError,
+    FilingStateError,
+)
 from blindmatch.service.console.runtime import get_moderation, get_runtime
 from blindmatch.service.console.security import (
     CSRF_FORM_FIELD,
@@ -77,6 +83,8 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (LoginRateLimitedError, 429),
     (ExportUnavailableError, 501),
     (ExportError, 422),
+    (FilingStateError, 409),
+    (FilingFailedError, 502),
 )
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response
-from fastapi.responses import RedirectResponse
 
-from blindmatch.moderation.errors import ModerationError, ModerationInputError, PermissionDeniedError
+from blindmatch.moderation.errors import ModerationError, ModerationInputError
 from blindmatch.moderation.roles import Permission
+from blindmatch.service.console.errors import ConsoleError
 from blindmatch.service.console.export import RECIPIENTS, ReportingSettings, export_case_report
+from blindmatch.service.console.filing import RETRACTABLE, cybertip_problem
 from blindmatch.service.console.guard import (
     LOGIN_PATH,
     ConsoleRoute,
@@ -29,6 +29,7 @@ from blindmatch.service.console.guard import (
     error_status,
     require_permission,
 )
+from blindmatch.service.console.pages import Moderation, flash, page, parse_when, require, see_other
 from blindmatch.service.console.runtime import get_moderation, get_runtime
 from blindmatch.service.console.security import (
     CSRF_FORM_FIELD,
@@ -38,53 +39,19 @@ from blindmatch.service.console.security import (
     new_token,
     security_headers,
 )
-from blindmatch.service.console.views import FLASH, render
+from blindmatch.service.console.views import render
 from blindmatch.service.deps import get_state
 from blindmatch.service.moderation import ModerationService
 
-__all__ = ["evidence_delivery", "router"]
+__all__ = ["case_action", "case_page_response", "evidence_delivery", "router"]
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
-
-Moderation = Annotated[ModerationService, Depends(get_moderation)]
 
 #: Evidence MIME types the browser may render inline. Anything else (a hostile report could claim text/html or
 #: image/svg+xml, both able to run script on our origin) is sent as an opaque download.
 _INLINE_MIME = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 _QUEUE_FILTERS = ("open", "awaiting_second", "escalated", "confirmed", "dismissed", "all")
-
-
-def _see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303, headers=security_headers())
-
-
-def _flash(request: Request) -> str | None:
-    return FLASH.get(request.query_params.get("done", ""))
-
-
-def _require(me: LoggedIn, permission: Permission) -> None:
-    """The console's own role check before calling the facade (which checks again): a clear 403 page early."""
-    if not me.can(permission):
-        raise PermissionDeniedError(
-            f"your role ({me.session.staff.role.value}) may not {permission.value.replace('_', ' ')}"
-        )
-
-
-def _page(me: LoggedIn, **context: object) -> dict[str, object]:
-    return {"me": me, "csrf": me.session.csrf_token, "P": Permission, "now": datetime.now(UTC), **context}
-
-
-def _parse_when(value: str, field: str) -> datetime | None:
-    """A ``datetime-local`` form value (no zone: the console shows and takes UTC) or None when empty."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ModerationInputError(f"{field} must be a date and time (YYYY-MM-DDTHH:MM), got {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # ------------------------------------------------------------------------------------------------- login / logout
@@ -95,8 +62,8 @@ def _parse_when(value: str, field: str) -> datetime | None:
 def home(request: Request) -> Response:
     token = request.cookies.get(get_runtime(request).config.session_cookie)
     if token and get_moderation(request).session(token) is not None:
-        return _see_other("/console/queue")
-    return _see_other(LOGIN_PATH)
+        return see_other("/console/queue")
+    return see_other(LOGIN_PATH)
 
 
 def _login_page(request: Request, *, error: str | None = None, status_code: int = 200) -> Response:
@@ -105,7 +72,7 @@ def _login_page(request: Request, *, error: str | None = None, status_code: int 
     token = new_token()
     response = render(
         "login.html",
-        {"me": None, "csrf": None, "login_token": token, "error": error, "flash": _flash(request)},
+        {"me": None, "csrf": None, "login_token": token, "error": error, "flash": flash(request)},
         status_code=status_code,
     )
     response.set_cookie(
@@ -154,7 +121,7 @@ def login(
         return _login_page(request, error="Wrong username or password, or the account is disabled.", status_code=401)
     runtime.limiter.succeeded(username)
     token, _csrf = moderation.start_session(staff)
-    response = _see_other("/console/queue")
+    response = see_other("/console/queue")
     response.set_cookie(
         config.session_cookie,
         token,
@@ -171,7 +138,7 @@ def login(
 def logout(request: Request, me: CsrfSession, moderation: Moderation) -> Response:
     config = get_runtime(request).config
     moderation.end_session(me.token)
-    response = _see_other(f"{LOGIN_PATH}?done=logout")
+    response = see_other(f"{LOGIN_PATH}?done=logout")
     response.delete_cookie(
         config.session_cookie, path="/", httponly=True, secure=config.secure_cookies, samesite="strict"
     )
@@ -193,7 +160,7 @@ def queue(request: Request, me: CurrentSession, moderation: Moderation, status: 
     cases = moderation.queue(me.session.staff, facade_status)
     return render(
         "queue.html",
-        _page(me, cases=cases, status=shown, filters=_QUEUE_FILTERS, flash=_flash(request)),
+        page(me, cases=cases, status=shown, filters=_QUEUE_FILTERS, flash=flash(request)),
     )
 
 
@@ -202,13 +169,13 @@ def queue_rows(me: CurrentSession, moderation: Moderation, status: str = "open")
     """The queue's table body alone: what htmx polls to keep the queue current without a page reload."""
     shown, facade_status = _queue_status(status)
     cases = moderation.queue(me.session.staff, facade_status)
-    return render("_queue_rows.html", _page(me, cases=cases, status=shown))
+    return render("_queue_rows.html", page(me, cases=cases, status=shown))
 
 
 # ------------------------------------------------------------------------------------------------- case page
 
 
-def _case_page(
+def case_page_response(
     request: Request,
     me: LoggedIn,
     moderation: ModerationService,
@@ -219,20 +186,23 @@ def _case_page(
     view = moderation.case(me.session.staff, case_id)
     viewed = {v.evidence_id for v in view.views if v.staff == me.session.staff.username}
     # The CyberTipline submission's stored state (draft → submitted → files uploaded → finished / retracted),
-    # shown to those who may export; the submission itself is the reporting driver's job, not the console's.
+    # shown to those who may export, with the File / Retract buttons (routes_case_ops) or what to configure.
     submission = moderation.cybertip_load(str(case_id)) if me.can(Permission.EXPORT) else None
+    settings = get_state(request).settings
     status = 200 if error is None else error_status(error)
     return render(
         "case.html",
-        _page(
+        page(
             me,
             case=view,
             viewed_by_me=viewed,
-            flash=_flash(request),
+            flash=flash(request),
             error=(None if error is None else f"{type(error).__name__}: {error}"),
             inline_mime=_INLINE_MIME,
             recipients=RECIPIENTS,
             submission=submission,
+            retractable=submission is not None and submission.state in RETRACTABLE,
+            cybertip_problem=cybertip_problem(settings.extra) if me.can(Permission.EXPORT) else None,
         ),
         status_code=status,
         headers=None if error is None else {"HX-Push-Url": "false"},
@@ -241,7 +211,7 @@ def _case_page(
 
 @router.get("/cases/{case_id}")
 def case_page(request: Request, case_id: int, me: CurrentSession, moderation: Moderation) -> Response:
-    return _case_page(request, me, moderation, case_id)
+    return case_page_response(request, me, moderation, case_id)
 
 
 @router.get("/cases/{case_id}/evidence/{evidence_id}/preview")
@@ -257,7 +227,7 @@ def reveal(case_id: int, evidence_id: str, me: CsrfSession, moderation: Moderati
 
     The facade records the view before returning the bytes, so a view that the reviewer saw is always recorded.
     """
-    _require(me, Permission.REVEAL)
+    require(me, Permission.REVEAL)
     data, mime = moderation.reveal(me.session.staff, case_id, evidence_id)
     media_type, disposition = evidence_delivery(mime)
     headers = security_headers()
@@ -279,15 +249,15 @@ def evidence_delivery(mime: str) -> tuple[str, str]:
     return "application/octet-stream", "attachment"
 
 
-def _case_action(
+def case_action(
     request: Request, me: LoggedIn, moderation: ModerationService, case_id: int, act: Callable[[], str]
 ) -> Response:
     """Run a facade call for a case form; on a refusal, show the case page again with the reason."""
     try:
         done = act()
-    except ModerationError as exc:
-        return _case_page(request, me, moderation, case_id, error=exc)
-    return _see_other(f"/console/cases/{case_id}?done={done}")
+    except (ModerationError, ConsoleError) as exc:
+        return case_page_response(request, me, moderation, case_id, error=exc)
+    return see_other(f"/console/cases/{case_id}?done={done}")
 
 
 @router.post("/cases/{case_id}/decide")
@@ -299,13 +269,13 @@ def decide(
     decision: Annotated[str, Form(max_length=20)],
     note: Annotated[str, Form(max_length=5000)] = "",
 ) -> Response:
-    _require(me, Permission.DECIDE)
+    require(me, Permission.DECIDE)
 
     def act() -> str:
         moderation.decide(me.session.staff, case_id, decision, note)
         return decision
 
-    return _case_action(request, me, moderation, case_id, act)
+    return case_action(request, me, moderation, case_id, act)
 
 
 @router.post("/cases/{case_id}/enforce")
@@ -321,7 +291,7 @@ def enforce(
     delay_until: Annotated[str, Form(max_length=40)] = "",
     until: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    _require(me, Permission.ENFORCE)
+    require(me, Permission.ENFORCE)
 
     def act() -> str:
         moderation.enforce(
@@ -331,12 +301,12 @@ def enforce(
             facts=facts,
             grounds=grounds,
             notify=notify,
-            delay_until=_parse_when(delay_until, "delay_until"),
-            until=_parse_when(until, "until"),
+            delay_until=parse_when(delay_until, "delay_until"),
+            until=parse_when(until, "until"),
         )
         return "enforced"
 
-    return _case_action(request, me, moderation, case_id, act)
+    return case_action(request, me, moderation, case_id, act)
 
 
 @router.post("/actions/{action_id}/release")
@@ -347,13 +317,13 @@ def release_notice(
     moderation: Moderation,
     case_id: Annotated[int, Form()],
 ) -> Response:
-    _require(me, Permission.LEGAL_HOLD)  # releasing a withheld notice is a supervisor's call
+    require(me, Permission.LEGAL_HOLD)  # releasing a withheld notice is a supervisor's call
 
     def act() -> str:
         moderation.release_notice(me.session.staff, action_id)
         return "released"
 
-    return _case_action(request, me, moderation, case_id, act)
+    return case_action(request, me, moderation, case_id, act)
 
 
 @router.post("/cases/{case_id}/export")
@@ -365,7 +335,7 @@ def export(
     recipient: Annotated[str, Form(max_length=40)] = "cybertipline",
 ) -> Response:
     """Download the case's report for ``recipient`` (supervisor; the export is audited with its SHA-256)."""
-    _require(me, Permission.EXPORT)
+    require(me, Permission.EXPORT)
     settings = get_state(request).settings
     reporting = ReportingSettings.from_extra(settings.extra, demo=settings.demo)
     exported = export_case_report(moderation, me.session.staff, case_id, recipient, reporting)
@@ -387,7 +357,7 @@ def appeals(
     if show not in ("pending", "all"):
         raise ModerationInputError(f"unknown appeals filter {show!r}; expected pending or all")
     items = moderation.appeals(me.session.staff, pending_only=show == "pending")
-    return render("appeals.html", _page(me, appeals=items, show=show, flash=_flash(request), error=None))
+    return render("appeals.html", page(me, appeals=items, show=show, flash=flash(request), error=None))
 
 
 @router.post("/appeals/{appeal_id}/decide")
@@ -399,18 +369,18 @@ def decide_appeal(
     outcome: Annotated[str, Form(max_length=20)],
     note: Annotated[str, Form(max_length=5000)] = "",
 ) -> Response:
-    _require(me, Permission.DECIDE_APPEAL)
+    require(me, Permission.DECIDE_APPEAL)
     try:
         moderation.decide_appeal(me.session.staff, appeal_id, outcome, note)
     except ModerationError as exc:
         items = moderation.appeals(me.session.staff, pending_only=True)
         return render(
             "appeals.html",
-            _page(me, appeals=items, show="pending", flash=None, error=f"{type(exc).__name__}: {exc}"),
+            page(me, appeals=items, show="pending", flash=None, error=f"{type(exc).__name__}: {exc}"),
             status_code=error_status(exc),
             headers={"HX-Push-Url": "false"},
         )
-    return _see_other("/console/appeals?done=appeal")
+    return see_other("/console/appeals?done=appeal")
 
 
 # ------------------------------------------------------------------------------------------------- audit
@@ -427,4 +397,4 @@ def audit(
         raise ModerationInputError("after must be >= 0 and limit between 1 and 1000")
     records = moderation.audit_records(after=after, limit=limit)
     verification = moderation.audit_verify()
-    return render("audit.html", _page(me, records=records, verification=verification, after=after, limit=limit))
+    return render("audit.html", page(me, records=records, verification=verification, after=after, limit=limit))

@@ -30,6 +30,14 @@ FLASH: Mapping[str, str] = {
     "released": "The notice was released to the user.",
     "appeal": "Appeal decided.",
     "logout": "You are logged out.",
+    "hold": "Legal hold placed: no purge or destruction while it lasts.",
+    "hold_lifted": "Legal hold lifted; the reason is in the case history.",
+    "destroyed": "Evidence destroyed on request; hashes and history are kept.",
+    "filed": "Filed with the CyberTipline: the report is finished.",
+    "filing": "The CyberTipline filing did not finish; its stored state is shown below.",
+    "retracted": "The CyberTipline report was retracted.",
+    "staff_disabled": "Account disabled; its sessions have ended.",
+    "staff_enabled": "Account enabled again.",
 }
 
 
