@@ -108,3 +108,24 @@ def build_console(
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[Console]:
     yield build_console(tmp_path / "var")
+
+
+def squash(html: str) -> str:
+    """The page with runs of white space made one space (templates indent freely)."""
+    return re.sub(r"\s+", " ", html)
+
+
+def form_token(html: str) -> str:
+    found = CSRF_FIELD.search(html)
+    assert found is not None
+    return found.group(1)
+
+
+def assert_no_inline_script(html: str) -> None:
+    """Every script is an external file of ours, and no element carries an inline event handler."""
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, flags=re.S | re.I)
+    assert scripts, "the page loads htmx and console.js"
+    for attrs, body in scripts:
+        assert re.search(r'src="/console/static/[a-z.]+\.js"', attrs) and not body.strip()
+    assert re.search(r"\son[a-z]+\s*=", html, flags=re.I) is None
+    assert "javascript:" not in html.lower()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -16,7 +15,16 @@ from PIL import Image, ImageFilter
 from blindmatch.service.console.routes import evidence_delivery
 from blindmatch.service.console.security import ConsoleConfig
 
-from .conftest import CSRF_FIELD, PASSWORD, Console, build_console, listed_image, login
+from .conftest import (
+    PASSWORD,
+    Console,
+    assert_no_inline_script,
+    build_console,
+    form_token,
+    listed_image,
+    login,
+    squash,
+)
 
 IMAGE = "kodak-01.jpg"
 
@@ -30,27 +38,6 @@ def evidence_id(console: Console, case_id: int) -> str:
     view = console.moderation.case(console.staff["ada"], case_id)
     assert len(view.evidence) == 1
     return view.evidence[0].id
-
-
-def squash(html: str) -> str:
-    """The page with runs of white space made one space (templates indent freely)."""
-    return re.sub(r"\s+", " ", html)
-
-
-def form_token(html: str) -> str:
-    found = CSRF_FIELD.search(html)
-    assert found is not None
-    return found.group(1)
-
-
-def assert_no_inline_script(html: str) -> None:
-    """Every script is an external file of ours, and no element carries an inline event handler."""
-    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, flags=re.S | re.I)
-    assert scripts, "the page loads htmx and console.js"
-    for attrs, body in scripts:
-        assert re.search(r'src="/console/static/[a-z.]+\.js"', attrs) and not body.strip()
-    assert re.search(r"\son[a-z]+\s*=", html, flags=re.I) is None
-    assert "javascript:" not in html.lower()
 
 
 # ----------------------------------------------------------------------------------------------- login
