@@ -276,3 +276,108 @@ def test_console_works_without_javascript(chromium: Path, artifacts: Path, seede
             expect(page.get_by_role("status").filter(has_text="false positive")).to_be_visible()
         finally:
             browser.close()
+
+
+def test_staff_hold_filing_transparency_in_chromium(
+    chromium: Path, artifacts: Path, tmp_path: Path, shared_data: Path
+) -> None:
+    """An admin creates a reviewer; a supervisor places a legal hold, under which the admin's destruction is
+    refused, and files the case with the (fake) CyberTipline up to "finished"; the admin opens the transparency
+    page."""
+    from playwright.sync_api import Page, expect, sync_playwright
+
+    from blindmatch.reporting.fake_ncmec import FakeCyberTipline, run_fake_server
+
+    problems: list[str] = []
+
+    def watch(page: Page) -> None:
+        def on_console(msg: Any) -> None:
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+                problems.append(msg.text)
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+
+    def shot(page: Page, name: str) -> None:
+        page.screenshot(path=artifacts / f"{name}.png", full_page=True, caret="initial")
+
+    def log_in(page: Page, base: str, username: str, password: str = PASSWORD) -> None:
+        page.goto(f"{base}/console/login")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+
+    with run_fake_server(FakeCyberTipline(username="esp", password="secret")) as (fake, fake_url):
+        extra = {"reporter_email": "trust-and-safety@example.org", "cybertip_url": fake_url,
+                 "cybertip_username": "esp", "cybertip_password": "secret"}  # fmt: skip
+        console = build_console(tmp_path / "var", extra=extra)
+        case = console.open_scan_case(listed_image(shared_data, SCAN_IMAGE), SCAN_IMAGE, exact=True)
+        console.moderation.decide(console.staff["rob"], case, "confirm", "Matches the listed stand-in.")
+        with serve(console.app) as base, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(chromium))
+            try:
+                # ---- an admin creates a reviewer with a generated password, shown once
+                ada = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+                watch(ada)
+                log_in(ada, base, "ada")
+                ada.get_by_role("link", name="Staff").click()
+                expect(ada.get_by_role("heading", name="Staff accounts")).to_be_visible()
+                ada.get_by_label("Username").fill("nora")
+                ada.get_by_label("Role").select_option("reviewer")
+                ada.get_by_role("button", name="Create account").click()
+                secret = ada.locator("#initial-password")
+                expect(secret).to_be_visible()
+                password = secret.inner_text().strip()
+                expect(ada.locator("#staff-nora")).to_contain_text("reviewer")
+                shot(ada, "12-staff-created")
+                nora = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+                watch(nora)
+                log_in(nora, base, "nora", password)
+                expect(nora.get_by_role("link", name="Staff")).to_have_count(0)
+                nora.context.close()
+
+                # ---- a supervisor places a legal hold; destruction is not theirs (no button)
+                sue = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+                watch(sue)
+                log_in(sue, base, "sue")
+                sue.goto(f"{base}/console/cases/{case}")
+                expect(sue.get_by_role("button", name="Destroy evidence")).to_have_count(0)
+                sue.get_by_label("Legal hold reason (complaint, court order, authority request)").fill(
+                    "Complaint pending (ref. 2026-17)"
+                )
+                sue.get_by_role("button", name="Place legal hold").click()
+                expect(sue.get_by_role("status").filter(has_text="Legal hold placed")).to_be_visible()
+                expect(sue.locator("#hold-state")).to_contain_text("Under legal hold until lifted")
+                assert console.moderation.case(console.staff["ada"], case).summary.legal_hold
+                shot(sue, "13-legal-hold")
+
+                # ---- the admin's destruction on request is refused under the hold, and the page says why
+                ada.goto(f"{base}/console/cases/{case}")
+                ada.get_by_label("Destroy evidence on request: who asked, on what basis").fill("user's erasure request")
+                ada.get_by_role("button", name="Destroy evidence").click()
+                expect(ada.get_by_role("alert")).to_contain_text("LegalHoldError")
+                expect(ada.get_by_role("alert")).to_contain_text("Complaint pending")
+                assert console.moderation.case(console.staff["ada"], case).evidence[0].available
+                shot(ada, "14-destroy-refused")
+
+                # ---- the supervisor files the case with the (fake) CyberTipline and sees it finished
+                sue.get_by_role("button", name="File with CyberTipline").click()
+                expect(sue.get_by_role("status").filter(has_text="Filed with the CyberTipline")).to_be_visible()
+                expect(sue.locator("#cybertip-state")).to_contain_text("finished")
+                ((report_id, report),) = fake.reports.items()
+                assert report.finished and len(report.files) == 1
+                expect(sue.locator("#cybertip-state")).to_contain_text(report_id)
+                expect(sue.get_by_role("button", name="Retract the CyberTipline report")).to_have_count(0)
+                shot(sue, "15-cybertip-finished")
+
+                # ---- the admin opens the transparency report
+                ada.get_by_role("link", name="Transparency").click()
+                year = datetime.now(UTC).year
+                expect(ada.get_by_role("heading", name=f"Transparency report {year}")).to_be_visible()
+                expect(ada.locator("#transparency-technologies")).to_contain_text("pdq")
+                expect(ada.locator("#transparency-reports")).to_contain_text("cybertipline: 1")
+                shot(ada, "16-transparency")
+            finally:
+                browser.close()
+    assert problems == [], problems
