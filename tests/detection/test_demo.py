@@ -51,7 +51,10 @@ def test_demo_three_users_group_report_and_threshold(tmp_path: Path, shared_data
     assert ("carol", "text", "I'll bring cake") in bodies["bob"]
     assert {("alice", "text", "Picnic on Saturday?"), ("bob", "image", "the park")} <= bodies["carol"]
 
-    assert by["bob reported alice's message; the relay checked franking before accepting"]["sender"] == "alice"
+    reported = by["bob reported alice's message; the relay checked franking before accepting"]
+    assert reported["sender"] == "alice" and reported["messages"] == 4  # the message + 3 earlier ones from alice
+    [sealed] = reported["relay_saw"]["sealed_reports"]
+    assert sealed["status"] == 201 and sealed["bytes"] > 1000
     assert by["an altered report is rejected"]["status"] == 422
 
     sent = by["carol sent listed stand-ins (JPEG re-encoded), each preceded by a voucher"]
@@ -64,6 +67,9 @@ def test_demo_three_users_group_report_and_threshold(tmp_path: Path, shared_data
     assert learned["table_entries"] == 224
     assert event["verified"] == 3 and event["account"] == "carol/primary"
     assert {e.split(":")[0] for e in event["entries"]} == set(sent["images"])
+    cases = by["moderation opened cases (threshold event and bob's franked report)"]
+    assert (cases["from_threshold_events"], cases["from_relay_reports"], cases["errors"]) == (1, 1, [])
+    assert len(cases["cases"]) == 2
 
 
 def test_demo_without_detection_says_so(tmp_path: Path, shared_data: Path) -> None:

@@ -198,6 +198,9 @@ def run_demo(
                 if events:
                     break
             stats = await moderator("/stats")
+            # the moderation service turns threshold events (and verified reports) into cases
+            r = await http.post("/v1/moderation/ingest", headers=mod)
+            ingest: Any = r.json() if r.status_code == 200 else {"status": r.status_code, "detail": r.text[:200]}
         got = await to.receive()
         step(
             f"{sender.user_id} sent listed stand-ins (JPEG re-encoded), each preceded by a voucher",
@@ -227,6 +230,16 @@ def run_demo(
             synthetic=ev["synthetic"],
             entries=[x["entry_id"] for v in ev["matches"] for x in v["matches"]],
         )
+        if "opened" in ingest:
+            step(
+                "moderation opened cases (threshold event and bob's franked report)",
+                cases=ingest["opened"],
+                from_threshold_events=ingest["threshold_events"],
+                from_relay_reports=ingest["relay_reports"],
+                errors=ingest["errors"],
+            )
+        else:
+            step("moderation did not open a case", answer=ingest)
 
     asyncio.run(run())
     step("state kept in", path=str(base))

@@ -85,4 +85,7 @@ class Wiretap(httpx.AsyncBaseTransport):
         vouchers = [r for r in requests if r.path.endswith("/detection/vouchers")]
         if vouchers:
             out["vouchers"] = [{"bytes": r.body_bytes, "status": r.status} for r in vouchers]
+        reports = [r for r in requests if r.method == "POST" and r.path.endswith("/relay/v1/reports")]
+        if reports:
+            out["sealed_reports"] = [{"bytes": r.body_bytes, "status": r.status} for r in reports]
         return out
