@@ -318,7 +318,7 @@ def test_staff_hold_filing_transparency_in_chromium(
             browser = pw.chromium.launch(executable_path=str(chromium))
             try:
                 # ---- an admin creates a reviewer with a generated password, shown once
-                ada = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+                ada = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True).new_page()
                 watch(ada)
                 log_in(ada, base, "ada")
                 ada.get_by_role("link", name="Staff").click()
@@ -378,6 +378,16 @@ def test_staff_hold_filing_transparency_in_chromium(
                 expect(ada.locator("#transparency-technologies")).to_contain_text("pdq")
                 expect(ada.locator("#transparency-reports")).to_contain_text("cybertipline: 1")
                 shot(ada, "16-transparency")
+                with ada.expect_download() as csv_download:
+                    ada.get_by_role("link", name="Download CSV").click()
+                assert csv_download.value.suggested_filename == f"transparency-{year}.csv"
+                rows = Path(csv_download.value.path()).read_text("utf-8").splitlines()
+                assert rows[0] == "section,item,metric,value" and len(rows) > 10
+                with ada.expect_download() as html_download:
+                    ada.get_by_role("link", name="Download HTML report (with charts)").click()
+                html_download.value.save_as(artifacts / html_download.value.suggested_filename)
+                assert "<svg" in (artifacts / f"transparency-{year}.html").read_text("utf-8")
+                expect(ada.get_by_role("heading", name=f"Transparency report {year}")).to_be_visible()
             finally:
                 browser.close()
     assert problems == [], problems

@@ -261,3 +261,24 @@ def test_an_export_is_in_the_case_history(console: Console, case_id: int) -> Non
     ]
     page = sue.get(f"/console/cases/{case_id}").text
     assert "· sue · export" in page
+
+
+def test_the_facade_checks_export_records_and_holds_itself(console: Console, case_id: int) -> None:
+    """The console checks roles first, but the facade refuses on its own too (CLI or another caller)."""
+    from blindmatch.moderation.errors import ModerationInputError, NotFoundError, PermissionDeniedError
+
+    sha = hashlib.sha256(b"document").hexdigest()
+    with pytest.raises(PermissionDeniedError):
+        console.moderation.record_export(console.staff["rita"], case_id, "cybertipline", sha, 8)
+    with pytest.raises(ModerationInputError):
+        console.moderation.record_export(console.staff["sue"], case_id, "cybertipline", "not-a-hash", 8)
+    with pytest.raises(NotFoundError):
+        console.moderation.record_export(console.staff["sue"], 99999, "cybertipline", sha, 8)
+    with pytest.raises(PermissionDeniedError):
+        console.moderation.place_legal_hold(console.staff["rita"], case_id, "a reason")
+    with pytest.raises(PermissionDeniedError):
+        console.moderation.purge(staff=console.staff["sue"])
+    with pytest.raises(PermissionDeniedError):
+        console.moderation.create_staff("eve", "a long chosen secret", "admin", by=console.staff["sue"])
+    history = console.moderation.case(console.staff["ada"], case_id).history
+    assert [h.event for h in history] == ["detection"]  # nothing was recorded by the refused calls
