@@ -76,8 +76,10 @@ def run_demo(
     custodian key to pin) and ``moderator_key`` (the relay's service API key) every image goes through private
     matching (and gets its upload receipt), and Carol sends listed stand-ins from ``shared_data`` until the relay's
     threshold (``detection_threshold``, which must be what the relay runs with) is crossed
-    (``blindmatch.service.routes_detection.demo_detection_relay`` builds such a relay). Without them images are
-    sent unchecked, which works only on a relay that does not require receipts.
+    (``blindmatch.service.routes_detection.demo_detection_relay`` builds such a relay). Without ``detection_key``
+    the demo reads the custodian key from the relay's ``/detection/trust`` (a convenience a real client must not
+    rely on: it pins the key out of band), so images still carry vouchers and upload receipts; without
+    ``moderator_key`` the threshold part is skipped.
     """
     base = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="blindmatch-demo-"))
     tap = Wiretap(transport if transport is not None else httpx.AsyncHTTPTransport())
@@ -90,16 +92,28 @@ def run_demo(
             entry["relay_saw"] = tap.summary(tap.since(mark))
         steps.append(entry)
 
+    async def trusted_key() -> str | None:
+        """The custodian key: given, or (demo convenience only) read from the relay's ``/trust``."""
+        if detection_key is not None:
+            return detection_key
+        async with httpx.AsyncClient(base_url=relay_url, transport=transport) as http:
+            r = await http.get("/relay/v1/detection/trust")
+        if r.status_code != 200:
+            return None
+        step(
+            "custodian key read from the relay's /detection/trust",
+            note="a real client pins it out of band; the demo trusts the relay it was pointed at",
+        )
+        return str(r.json()["public_key"])
+
     async def run() -> None:
         c = {u: await MessengerClient.register(relay_url, base / u, u, transport=tap) for u in USERS}
         alice, bob, carol = c["alice"], c["bob"], c["carol"]
-        if detect:
-            assert detection_key is not None
+        key = await trusted_key()
+        if key is not None:
             for client in c.values():
                 # the detection calls go through the tap as well when the relay is in-process
-                attach_private_check(
-                    client, detection_key, transport=tap if transport is not None else None, min_threshold=1
-                )
+                attach_private_check(client, key, transport=tap if transport is not None else None, min_threshold=1)
         step("registered", users=list(USERS), relay_saw={"stored": "public identity keys and signed prekeys only"})
         n1, n2 = await alice.add_contact("bob"), await bob.add_contact("alice")
         step("safety numbers compared (alice and bob)", alice_sees=n1, bob_sees=n2, match=n1 == n2)
@@ -121,7 +135,7 @@ def run_demo(
         m = tap.mark()
         await alice.send_image("bob", photos[0], caption="the view from here")
         step(
-            "alice sent bob an innocent photo" + (" (voucher first, then the encrypted upload)" if detect else ""),
+            "alice sent bob an innocent photo" + (" (voucher first, then the encrypted upload)" if key else ""),
             m,
             plaintext_bytes=len(photos[0]),
         )
@@ -173,6 +187,7 @@ def run_demo(
             step("private detection not shown", reason="no custodian key / moderator key given to the demo")
         for client in c.values():
             await client.aclose()
+        await tap.close_inner()
 
     async def _detection(sender: MessengerClient, to: MessengerClient, mod_key: str) -> None:
         listed = _listed_images(shared_data, 4 * detection_threshold)

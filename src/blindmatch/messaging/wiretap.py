@@ -59,6 +59,10 @@ class Wiretap(httpx.AsyncBaseTransport):
         return response
 
     async def aclose(self) -> None:
+        """Shared by several clients, each of which closes its transport when done: closing is left to
+        :meth:`close_inner`, called once by the owner."""
+
+    async def close_inner(self) -> None:
         await self.inner.aclose()
 
     def mark(self) -> int:
