@@ -12,7 +12,7 @@ retried one by one with :meth:`RelayStore.submit`, so one bad request cannot fai
 
 Two flavours share that logic. :class:`RelayWriter` runs the transactions in a thread (PostgreSQL: network round
 trips must not stall the event loop). :class:`InlineWriter` runs them on the event loop itself, batching whatever
-was queued during one loop iteration (SQLite: a statement takes microseconds, and profiling showed a writer
+was queued in the last :data:`GATHER_S` seconds (SQLite: a statement takes microseconds, and profiling showed a writer
 *thread* spending most of its time waiting to get the GIL back after every statement, which capped throughput).
 """
 
@@ -37,6 +37,10 @@ __all__ = ["InlineWriter", "Notifier", "RelayWriter", "Subscriber", "make_writer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: How long the inline writer lets requests gather before committing them together: at 2 000 messages/s it
+#: halves the transactions, and with them the CPU per message (measured: 0 ms 493 µs, 2 ms 450 µs, 5 ms 390 µs per
+#: message paced at 2 000/s; closed loop 2 900 -> 3 500 messages/s), for at most 5 ms more latency at low load.
+GATHER_S = 0.005
 T_contra = TypeVar("T_contra", contravariant=True)
 
 
@@ -237,7 +241,7 @@ class RelayWriter(_Batches):
 
 
 class InlineWriter(_Batches):
-    """Group commit on the event loop (for SQLite): requests queued during one loop iteration share a transaction.
+    """Group commit on the event loop (for SQLite): requests queued within :data:`GATHER_S` share a transaction.
 
     Pending work is kept per event loop, so an app driven from several loops over its life (tests, the demo)
     works too."""
@@ -255,7 +259,7 @@ class InlineWriter(_Batches):
         pending = self._pending.setdefault(loop, [])
         pending.append(item)
         if len(pending) == 1:
-            loop.call_soon(self._flush, loop)
+            loop.call_later(GATHER_S, self._flush, loop)
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         pending = self._pending.pop(loop, [])

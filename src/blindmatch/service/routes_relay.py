@@ -107,6 +107,8 @@ class RelayServices:
     unchecked: Counter[str] = field(default_factory=Counter)
     #: (guard, guard version, account) -> (when asked, answer); see :func:`account_blocked`
     guard_cache: dict[tuple[int, int, str], tuple[float, str | None]] = field(default_factory=dict)
+    guard_refreshing: set[tuple[int, int, str]] = field(default_factory=set)
+    background: set[asyncio.Task[str | None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.writer is None:
@@ -213,23 +215,32 @@ async def account_blocked(state: AppState, user_id: str) -> str | None:
     """The reason ``user_id`` may not send or upload, from the moderation service's ``account_guard``
     (``user_id -> reason | None``, registered in ``state.services``); ``None`` when allowed or no guard is set.
 
-    Answers are reused for :data:`GUARD_TTL_S` per account: the guard reads the database, and asking it for every
-    message cost more than storing the message (profiled under ``blindmatch bench relay``). An optional
-    ``account_guard_version`` callable invalidates them: the moderation service bumps it after every committed
-    enforcement or appeal decision, so a ban decided in this process applies to the very next send."""
+    The guard reads the database, and asking it for every message cost more than storing the message (profiled
+    under ``blindmatch bench relay``), so answers are cached per account. An optional ``account_guard_version``
+    callable invalidates them: the moderation service bumps it after every committed enforcement or appeal
+    decision, so a ban decided in this process applies to the very next send (the first send after a version
+    change waits for the guard). An answer older than :data:`GUARD_TTL_S` (which covers decisions made by other
+    processes) is still used while one background lookup refreshes it, so sends never queue behind the guard."""
     known, answer = _guard_cached(state, user_id)
     if known:
         return answer
+    return await _ask_guard(state, user_id)
+
+
+async def _ask_guard(state: AppState, user_id: str) -> str | None:
     guard = state.services["account_guard"]
     assert callable(guard)
-    cache = get_relay(state).guard_cache
+    relay = get_relay(state)
     key = _guard_key(state, guard, user_id)
     now = time.monotonic()
-    reason = await asyncio.to_thread(guard, user_id)
+    try:
+        reason = await asyncio.to_thread(guard, user_id)
+    finally:
+        relay.guard_refreshing.discard(key)
     answer = None if reason is None else str(reason)
-    if len(cache) > 100_000:
-        cache.clear()
-    cache[key] = (now, answer)
+    if len(relay.guard_cache) > 100_000:
+        relay.guard_cache.clear()
+    relay.guard_cache[key] = (now, answer)
     return answer
 
 
@@ -240,16 +251,24 @@ def _guard_key(state: AppState, guard: object, user_id: str) -> tuple[int, int, 
 
 
 def _guard_cached(state: AppState, user_id: str) -> tuple[bool, str | None]:
-    """``(True, answer)`` if the answer is known without asking the guard (no guard, or a fresh cached answer)."""
+    """``(True, answer)`` if the answer is known without waiting for the guard: no guard, or a cached answer for the
+    current version (if it is older than :data:`GUARD_TTL_S`, one background refresh is started)."""
     guard = state.services.get("account_guard")
     if guard is None:
         return True, None
     if not callable(guard):
         raise RelayConfigError("services['account_guard'] must be a callable user_id -> reason | None")
-    hit = get_relay(state).guard_cache.get(_guard_key(state, guard, user_id))
-    if hit is not None and time.monotonic() - hit[0] < GUARD_TTL_S:
-        return True, hit[1]
-    return False, None
+    relay = get_relay(state)
+    key = _guard_key(state, guard, user_id)
+    hit = relay.guard_cache.get(key)
+    if hit is None:
+        return False, None
+    if time.monotonic() - hit[0] >= GUARD_TTL_S and key not in relay.guard_refreshing:
+        relay.guard_refreshing.add(key)
+        task = asyncio.get_running_loop().create_task(_ask_guard(state, user_id))
+        relay.background.add(task)
+        task.add_done_callback(relay.background.discard)
+    return True, hit[1]
 
 
 def _blocked_json(user_id: str, reason: str) -> dict[str, str]:
