@@ -63,6 +63,8 @@ class LoadConfig:
     marker: str = ""
     #: total offered load in messages/s, spread evenly over the devices (0: closed loop, as fast as answered)
     rate: float = 0.0
+    #: if set, write one JSON line per delivered message (send time from the window start, latency, sender) here
+    trace: str = ""
 
 
 @dataclass
@@ -291,6 +293,12 @@ async def _timed(
 
     in_window = [m for m, t in confirmed.items() if t <= t_end]
     latencies = sorted(1000 * (delivered[m] - first_sent[m]) for m in confirmed if m in delivered)
+    if cfg.trace:
+        with open(cfg.trace, "w", encoding="utf-8") as fh:
+            for m in confirmed:
+                if m in delivered:
+                    row = [round(first_sent[m] - t0, 4), round(1000 * (delivered[m] - first_sent[m]), 2)]
+                    fh.write(json.dumps(row) + "\n")
     lost = [m for m in confirmed if m not in delivered]
     unconfirmed = [m for m in first_sent if m not in confirmed]
     window_s = t_end - t0

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import os
+import random
 import re
 import secrets
 import threading
@@ -105,7 +106,7 @@ class RelayServices:
     writer: RelayWriter | InlineWriter | None = None
     #: upload receipts issued for media the client could not check (videos), per account, since start
     unchecked: Counter[str] = field(default_factory=Counter)
-    #: (guard, guard version, account) -> (when asked, answer); see :func:`account_blocked`
+    #: (guard, guard version, account) -> (stale after, answer); see :func:`account_blocked`
     guard_cache: dict[tuple[int, int, str], tuple[float, str | None]] = field(default_factory=dict)
     guard_refreshing: set[tuple[int, int, str]] = field(default_factory=set)
     background: set[asyncio.Task[str | None]] = field(default_factory=set)
@@ -219,8 +220,8 @@ async def account_blocked(state: AppState, user_id: str) -> str | None:
     under ``blindmatch bench relay``), so answers are cached per account. An optional ``account_guard_version``
     callable invalidates them: the moderation service bumps it after every committed enforcement or appeal
     decision, so a ban decided in this process applies to the very next send (the first send after a version
-    change waits for the guard). An answer older than :data:`GUARD_TTL_S` (which covers decisions made by other
-    processes) is still used while one background lookup refreshes it, so sends never queue behind the guard."""
+    change waits for the guard). An answer older than :data:`GUARD_TTL_S` ± 25 % (which covers decisions made by
+    other processes) is still used while one background lookup refreshes it, so sends never queue behind the guard."""
     known, answer = _guard_cached(state, user_id)
     if known:
         return answer
@@ -240,7 +241,9 @@ async def _ask_guard(state: AppState, user_id: str) -> str | None:
     answer = None if reason is None else str(reason)
     if len(relay.guard_cache) > 100_000:
         relay.guard_cache.clear()
-    relay.guard_cache[key] = (now, answer)
+    # stale after GUARD_TTL_S ± 25 %: accounts cached together (a hundred devices connecting at once) must not all
+    # be refreshed in the same instant (measured: a 50-70 ms latency spike every second without the spread)
+    relay.guard_cache[key] = (now + GUARD_TTL_S * random.uniform(0.75, 1.25), answer)
     return answer
 
 
@@ -263,7 +266,7 @@ def _guard_cached(state: AppState, user_id: str) -> tuple[bool, str | None]:
     hit = relay.guard_cache.get(key)
     if hit is None:
         return False, None
-    if time.monotonic() - hit[0] >= GUARD_TTL_S and key not in relay.guard_refreshing:
+    if time.monotonic() >= hit[0] and key not in relay.guard_refreshing:
         relay.guard_refreshing.add(key)
         task = asyncio.get_running_loop().create_task(_ask_guard(state, user_id))
         relay.background.add(task)
@@ -476,6 +479,10 @@ async def websocket(ws: WebSocket) -> None:
         return
     sub = Subscriber(asyncio.get_running_loop())
     relay.notifier.subscribe(device.pk, sub)
+    if not _guard_cached(state, device.user_id)[0]:  # ask the guard now, not when the first message is waiting
+        prefetch = asyncio.create_task(account_blocked(state, device.user_id))
+        relay.background.add(prefetch)
+        prefetch.add_done_callback(relay.background.discard)
     outbox: asyncio.Queue[str] = asyncio.Queue()
     pending_sends: set[asyncio.Task[None]] = set()
 
@@ -553,8 +560,14 @@ async def websocket(ws: WebSocket) -> None:
     send_task = asyncio.create_task(sender())
     last = 0
     try:
+        # The first page of the backlog is read before "ready": once a client sees "ready", new messages reach it
+        # at once (a hundred devices connecting together otherwise waited in the thread pool for their backlogs).
+        first = await asyncio.to_thread(relay.store.pending, device, limit=PUSH_FRAME, after=0)
         outbox.put_nowait(json.dumps({"ready": True, "user_id": device.user_id, "device_id": device.device_id}))
-        from_db = True  # the backlog first; later only when woken without rows (another process queued them)
+        if first:
+            last = first[-1].delivery_id
+            outbox.put_nowait(_frame(first))
+        from_db = len(first) == PUSH_FRAME  # more backlog; later only when woken without rows (another process)
         while not read_task.done() and not send_task.done():
             if from_db:
                 batch = await asyncio.to_thread(relay.store.pending, device, limit=PUSH_FRAME, after=last)
