@@ -33,12 +33,16 @@ def write_video(
     pix_fmt: str = "yuv420p",
     audio: bool = False,
     video: bool = True,
+    gop: int | None = None,
 ) -> Path:
     width, height = size
     with av.open(str(path), mode="w", format=container) as out:
         if video:
             stream = out.add_stream(codec, rate=fps)
             stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            if gop is not None:  # keyframe interval (x264 honours it; scene cuts may add keyframes)
+                stream.codec_context.gop_size = gop
+                stream.codec_context.options = {"sc_threshold": "0"} if codec == "libx264" else {}
         if audio:
             astream = out.add_stream("aac", rate=8000)
             samples = np.zeros((1, 1024), dtype=np.float32)

@@ -21,13 +21,14 @@ def test_bench_runs_and_reports(shared_data: Path, tmp_path: Path, capsys: pytes
         assert set(runs) == {
             "1fps",
             "1fps_fast",
+            "1fps_fast512",
             "keyframes",
             "1fps_exact_pdq",
             "ref_1fps",
             "decode_only",
             "decode_only_fast",
         }
-        assert set(results[corpus]["self_match_vs_ref_1fps"]) == {"1fps_fast", "keyframes"}
+        assert set(results[corpus]["self_match_vs_ref_1fps"]) == {"1fps_fast", "1fps_fast512", "keyframes"}
         assert 0 < runs["keyframes"]["frames_hashed"] <= runs["1fps"]["frames_hashed"]
         assert all(r["cpu_s"] > 0 and r["x_realtime_cpu"] > 0 for r in runs.values())
         # one frame per second of video on every path

@@ -18,6 +18,7 @@ one that goes backwards, get the previous timestamp plus one nominal frame durat
 
 from __future__ import annotations
 
+import bisect
 import io
 import math
 import time
@@ -195,6 +196,13 @@ def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
     return float(value * time_base)
 
 
+@dataclass
+class _Wanted:
+    """The next sample time, in stream ticks, that :meth:`VideoReader._seeking_decode` must reach."""
+
+    next_pts: int | None = None
+
+
 class VideoReader:
     """An open video: header facts in :attr:`info`, frames from :meth:`frames`. Use as a context manager."""
 
@@ -316,8 +324,16 @@ class VideoReader:
         last: int | None = None
         next_target = 0
         decoded = sampled = 0
+        # Fast sampling also skips whole stretches of packets: once a sample is taken, packets up to the keyframe
+        # that precedes the next sample time are never decoded (their frames could not be output anyway).
+        want = _Wanted()
+        source = (
+            self._seeking_decode(stream, want)
+            if skipping and not keyframes and self._container_kind != "gif"
+            else self._av.decode(stream)
+        )
         try:
-            for frame in self._av.decode(stream):
+            for frame in source:
                 self._check_time()
                 decoded += 1
                 if decoded > self.limits.max_frames:
@@ -340,6 +356,8 @@ class VideoReader:
                         continue
                     k = (ticks * time_base) // spf + 1
                     next_target = math.ceil(k * spf / time_base)
+                    if start is not None and pts is not None and ticks == pts - start:
+                        want.next_pts = start + next_target
                 t = ticks * time_base
                 # When the decoder skips frames, our count is not the frame number; estimate it from the time.
                 index = round(t * rate) if skipping else decoded - 1
@@ -353,6 +371,52 @@ class VideoReader:
             raise EmptyVideoError("the video stream decodes to no frames")
         duration = float((last + step) * time_base) if last is not None else 0.0
         self.stats = VideoStats(decoded, sampled, duration)
+
+    def _keyframe_pts(self, stream: av.video.stream.VideoStream) -> list[int] | None:
+        """Presentation times of the key packets (a demux pass: no decoding), then back to the start; None when
+        the stream cannot be indexed this way (missing timestamps, or seeking back fails)."""
+        keys: list[int] = []
+        packets = 0
+        try:
+            for packet in self._av.demux(stream):
+                self._check_time()
+                if not packet.size:
+                    continue
+                packets += 1
+                if packets > self.limits.max_frames:
+                    raise VideoTooLargeError(f"video has more than {self.limits.max_frames} frames; refused")
+                if packet.pts is None:
+                    keys = []
+                    break
+                if packet.is_keyframe:
+                    keys.append(int(packet.pts))
+            self._av.seek(0, backward=True, any_frame=False, stream=stream)
+        except VideoError:
+            raise
+        except (av.error.FFmpegError, ValueError, OSError, EOFError) as exc:
+            raise VideoDecodeError(f"cannot read the video's packets: {exc}") from exc
+        return sorted(keys) or None
+
+    def _seeking_decode(self, stream: av.video.stream.VideoStream, want: _Wanted) -> Iterator[av.VideoFrame]:
+        """Decode like ``container.decode(stream)`` but skip the packets between the last sample taken and the
+        keyframe at or before the next sample time (``want.next_pts``, kept up to date by the caller). Keyframes
+        restart decoding, so the frames that are output are exactly those a full decode would output."""
+        keys = self._keyframe_pts(stream)
+        if keys is None:
+            yield from self._av.decode(stream)
+            return
+        ctx = stream.codec_context
+        current_key: int | None = None
+        for packet in self._av.demux(stream):
+            if packet.pts is not None and want.next_pts is not None:
+                i = bisect.bisect_right(keys, want.next_pts) - 1
+                jump_to = keys[i] if i >= 0 else None
+                ahead = jump_to is not None and current_key is not None and jump_to > current_key
+                if ahead and not (packet.is_keyframe and jump_to is not None and packet.pts >= jump_to):
+                    continue  # not needed: the next sample is reached from a later keyframe
+            if packet.is_keyframe and packet.pts is not None:
+                current_key = int(packet.pts)
+            yield from ctx.decode(packet)  # demux ends with an empty packet, which flushes the decoder
 
     @staticmethod
     def _to_rgb(frame: av.VideoFrame, max_side: int | None) -> npt.NDArray[np.uint8]:
