@@ -107,3 +107,21 @@ def blank_image() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (64, 64), (200, 10, 10)).save(buf, "PNG")
     return buf.getvalue()
+
+
+def blank_video(path: Path) -> bytes:
+    """A benign video of one flat colour: every frame has PDQ quality 0, so no frame can ever match a list (the
+    client sends it with an ``/unchecked`` receipt)."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(20):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 90, dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path.read_bytes()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from blindmatch.messaging.client import MessengerClient
 from blindmatch.messaging.detection import PrivateMediaCheck, TableRejectedError, attach_private_check
 from blindmatch.service.storage.database import Database
 
-from .conftest import LIST, MOD_KEY, THRESHOLD, Listed, pdq_of, recompress
+from .conftest import LIST, MOD_KEY, THRESHOLD, Listed, blank_video, pdq_of, recompress
 
 BASE = "http://relay.test"
 MOD = {"Authorization": f"Bearer {MOD_KEY}"}
@@ -208,21 +207,43 @@ def test_list_change_rebuilds_table_and_client_follows(
     assert stats["table"]["entries"] == 13
 
 
-def test_videos_pass_unchecked_and_are_counted(
-    tmp_path: Path, transport: httpx.ASGITransport, pinned_key: str, shared_data: Path
+def test_videos_send_one_voucher_each_and_count_once(
+    tmp_path: Path, app: FastAPI, transport: httpx.ASGITransport, pinned_key: str, shared_data: Path
 ) -> None:
-    video = sorted((shared_data / "video" / "sample-videos").glob("*.mp4"))[0].read_bytes()
+    from blindmatch.hashing.video_files import hash_video_file
+    from blindmatch.lists.model import make_entry
+
+    videos = shared_data / "video" / "sample-videos"
+    listed = hash_video_file(videos / "chair-orig-22-sd-bar.mp4").vpdq
+    store = app.state.blindmatch.services["store"]
+    store.add_entries(
+        LIST, [make_entry(list_name=LIST, signal_type="vpdq", value=listed.to_compact(), entry_id="chair-video")]
+    )
+    app.state.blindmatch.services["matcher"].refresh()
+    copies = ["chair-22-sd-grey-bar", "chair-22-sd-sepia-bar", "chair-22-with-small-logo-bar"]
+    assert len(copies) == THRESHOLD
 
     async def run() -> None:
         alice, bob = await _pair(tmp_path, transport)
         check = attach_private_check(alice, pinned_key, transport=transport, min_threshold=THRESHOLD)
-        await alice.send_video("bob", video)
-        assert check.state.data["counters"] == {"not_checked": 1}
+        await alice.send_video("bob", (videos / "doorknob-hd-no-bar.mp4").read_bytes())  # not listed
+        await alice.send_video("bob", blank_video(tmp_path / "blank.mp4"))  # nothing to hash: unchecked
+        counters = check.state.data["counters"]
+        assert counters == {"vouchers_sent": 1, "video_vouchers_sent": 1, "not_checked": 1}
+        assert not (await _aget(transport, "/events", MOD))["events"]
+        # three copies of one listed video, each its own video: one voucher each, so t = 3 is crossed at the third
+        for i, name in enumerate(copies):
+            await alice.send_video("bob", (videos / f"{name}.mp4").read_bytes())
+            events = (await _aget(transport, "/events", MOD))["events"]
+            assert bool(events) == (i == THRESHOLD - 1)
+        assert len(await bob.receive()) == 2 + THRESHOLD  # every video was delivered
         await alice.aclose()
         await bob.aclose()
 
     asyncio.run(run())
-    assert json.dumps(_get(transport, "/stats", MOD)["counters"]) == "{}"
+    events = _get(transport, "/events", MOD)["events"]
+    assert len(events) == 1 and events[0]["verified"] == THRESHOLD
+    assert all(m["kind"] == "video" and m["matches"][0]["entry_id"] == "chair-video" for m in events[0]["matches"])
 
 
 def test_media_that_cannot_be_checked_is_not_sent(

@@ -1,4 +1,4 @@
-"""Client side of private detection: a ``media_check`` that sends a threshold voucher before every image.
+"""Client side of private detection: a ``media_check`` that sends a threshold voucher before every image or video.
 
 :class:`PrivateMediaCheck` is installed as :class:`~blindmatch.messaging.client.MessengerClient`'s
 ``media_check`` (see :func:`attach_private_check`). Before an image is encrypted it:
@@ -15,10 +15,11 @@
 If the voucher cannot be delivered the media is not sent (:class:`VoucherRejectedError`), so the only way to send
 an image is to send its voucher first. With the voucher goes a blinded receipt request; the relay's answer is
 unblinded into the upload receipt the relay requires before it stores the encrypted image
-(:mod:`blindmatch.messaging.receipts`); videos get theirs from ``/unchecked``, which the relay counts.
-Videos (anything in a video container: MP4/MOV and other ISO-BMFF files, Matroska/WebM, AVI) are passed through
-unchecked: private matching of videos is not built (docs/messenger.md,
-"Private detection"). Media that is neither is refused (:class:`MediaNotCheckableError`).
+(:mod:`blindmatch.messaging.receipts`). Videos (anything in a video container: MP4/MOV and other ISO-BMFF files,
+Matroska/WebM, AVI) get **one** voucher for the whole video, made from up to ``item_hashes`` representative frames
+(vPDQ at 1 frame/s, :func:`blindmatch.hashing.vpdq.voucher_frames`), so a video counts once toward the threshold;
+a video with no frame of usable quality (it could never match) gets its receipt from ``/unchecked``, which the
+relay counts. Media that is neither is refused (:class:`MediaNotCheckableError`).
 
 The hook interface is synchronous (``before_media_send(media_bytes)``) while the relay transport may be an async
 one (the in-process relay of tests and the demo); in that case the HTTP calls run on a private event loop in a
@@ -37,9 +38,10 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from blindmatch.hashing.pdq import pdq_from_image
+from blindmatch.hashing.vpdq import voucher_frames
 from blindmatch.media import MediaError, decode_image
 from blindmatch.media.sniff import SUPPORTED_FORMATS, describe_unknown, sniff_format
-from blindmatch.media.video import sniff_video_container
+from blindmatch.media.video import VideoError, sniff_video_container
 from blindmatch.messaging.client.client import MessengerClient
 from blindmatch.messaging.crypto.encoding import b64d, b64e
 from blindmatch.messaging.errors import EncodingError, MessagingError
@@ -305,18 +307,36 @@ class PrivateMediaCheck:
                     f"media is neither an image format the checker decodes nor a known video container "
                     f"({describe_unknown(media_bytes[:16])}); it was not sent"
                 )
-            # A video: private video matching is not built, so it passes unchecked (and is counted, here and by
-            # the relay, which issues its upload receipt from /unchecked).
-            self.state.bump("not_checked")
-            self.state.save()
-            return self._unchecked_receipt()
+            return self._check_video(media_bytes)
         try:
             result = pdq_from_image(decode_image(media_bytes).image.convert("RGB"))
         except MediaError as exc:
             raise MediaNotCheckableError(f"cannot hash this image ({exc}); it was not sent") from None
+        return self._send_voucher(lambda vc: vc.make_voucher(result.hash_bytes, result.margins))
+
+    def _check_video(self, media_bytes: bytes) -> str | None:
+        """One voucher for the whole video, from its representative frames (it counts once toward the
+        threshold). A video with no frame of usable quality can never match a list (as in the reference), so it
+        is sent with an ``/unchecked`` receipt and counted, here and by the relay."""
+        count = self._client().config.item_hashes
+        try:
+            frames = voucher_frames(media_bytes, count)
+        except (VideoError, MediaError) as exc:
+            raise MediaNotCheckableError(f"cannot hash this video ({exc}); it was not sent") from None
+        if not frames:
+            self.state.bump("not_checked")
+            self.state.save()
+            return self._unchecked_receipt()
+        hashes = [(f.hash_bytes, f.margins) for f in frames]
+        receipt = self._send_voucher(lambda vc: vc.make_item_voucher(hashes))
+        self.state.bump("video_vouchers_sent")
+        self.state.save()
+        return receipt
+
+    def _send_voucher(self, make: Callable[[VoucherClient], bytes]) -> str | None:
         for attempt in range(2):
             vc = self._client()
-            voucher = vc.make_voucher(result.hash_bytes, result.margins)
+            voucher = make(vc)
             self.state.data["account"]["synthetic_sent"] = vc.synthetic_sent
             self.state.save()
             pending = blind_receipt()
