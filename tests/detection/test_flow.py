@@ -244,6 +244,12 @@ def test_videos_send_one_voucher_each_and_count_once(
     events = _get(transport, "/events", MOD)["events"]
     assert len(events) == 1 and events[0]["verified"] == THRESHOLD
     assert all(m["kind"] == "video" and m["matches"][0]["entry_id"] == "chair-video" for m in events[0]["matches"])
+    # the relay asked moderation to open the case as soon as the event was recorded (after answering the voucher)
+    moderation = app.state.blindmatch.services["moderation"]
+    reviewer = moderation.create_staff("rita", "correct horse battery staple", "reviewer")
+    [case] = moderation.queue(reviewer)
+    assert case.source.value == "threshold" and case.subject_user == "alice"
+    assert {m.entry_id for m in moderation.case(reviewer, case.id).matches} == {"chair-video"}
 
 
 def test_media_that_cannot_be_checked_is_not_sent(

@@ -213,9 +213,12 @@ def run_demo(
                 if events:
                     break
             stats = await moderator("/stats")
-            # the moderation service turns threshold events (and verified reports) into cases
+            # the relay asks the moderation service to open cases as soon as a threshold event is recorded or a
+            # report accepted (after answering); an explicit ingest finds nothing left, and the case feed lists them
             r = await http.post("/v1/moderation/ingest", headers=mod)
             ingest: Any = r.json() if r.status_code == 200 else {"status": r.status_code, "detail": r.text[:200]}
+            r = await http.get("/v1/moderation/cases", params={"status": "all"}, headers=mod)
+            feed: Any = r.json() if r.status_code == 200 else {"status": r.status_code, "detail": r.text[:200]}
         got = await to.receive()
         step(
             f"{sender.user_id} sent listed stand-ins (JPEG re-encoded), each preceded by a voucher",
@@ -245,16 +248,16 @@ def run_demo(
             synthetic=ev["synthetic"],
             entries=[x["entry_id"] for v in ev["matches"] for x in v["matches"]],
         )
-        if "opened" in ingest:
+        if feed.get("cases"):
             step(
                 "moderation opened cases (threshold event and bob's franked report)",
-                cases=ingest["opened"],
-                from_threshold_events=ingest["threshold_events"],
-                from_relay_reports=ingest["relay_reports"],
-                errors=ingest["errors"],
+                cases=[c["case_id"] for c in feed["cases"]],
+                sources=sorted(c["source"] for c in feed["cases"]),
+                technologies=sorted({t for c in feed["cases"] for t in c["technologies"]}),
+                left_for_explicit_ingest=ingest.get("opened", ingest),
             )
         else:
-            step("moderation did not open a case", answer=ingest)
+            step("moderation did not open a case", answer=ingest, feed=feed)
 
     asyncio.run(run())
     step("state kept in", path=str(base))

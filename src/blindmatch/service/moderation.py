@@ -563,15 +563,24 @@ class ModerationService:
         undecided state: open, awaiting_second, escalated) or None (all)."""
         with self.db.session() as s:
             self._acting(s, staff, Permission.VIEW_QUEUE)
-            q = select(CaseRow).order_by(CaseRow.priority, CaseRow.created_at, CaseRow.id).limit(max(1, limit))
-            if status == "open":
-                q = q.where(CaseRow.status.in_([st.value for st in OPEN_STATES]))
-            elif status is not None:
-                try:
-                    q = q.where(CaseRow.status == CaseStatus(status).value)
-                except ValueError:
-                    raise ModerationInputError(f"unknown case status {status!r}") from None
-            return self._summaries(s, list(s.execute(q).scalars()))
+            return self._queue(s, status, limit)
+
+    def summaries(self, status: str | None = "open", *, limit: int = 200) -> list[CaseSummary]:
+        """The queue's summaries (no evidence, no personal data beyond the account id) for service-key callers:
+        the JSON case feed other systems poll (``GET /v1/moderation/cases``). Not audited per call."""
+        with self.db.session() as s:
+            return self._queue(s, status, limit)
+
+    def _queue(self, s: Session, status: str | None, limit: int) -> list[CaseSummary]:
+        q = select(CaseRow).order_by(CaseRow.priority, CaseRow.created_at, CaseRow.id).limit(max(1, limit))
+        if status == "open":
+            q = q.where(CaseRow.status.in_([st.value for st in OPEN_STATES]))
+        elif status is not None:
+            try:
+                q = q.where(CaseRow.status == CaseStatus(status).value)
+            except ValueError:
+                raise ModerationInputError(f"unknown case status {status!r}") from None
+        return self._summaries(s, list(s.execute(q).scalars()))
 
     def case(self, staff: Staff, case_id: int) -> CaseView:
         """Everything about one case (metadata only; evidence bytes stay sealed). Opening a case is audited."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, HTTPException, Query, Request, Response
 
 from blindmatch.messaging.crypto.encoding import b64d, b64e
 from blindmatch.messaging.errors import EncodingError
@@ -32,7 +32,7 @@ from blindmatch.privacy.errors import DuplicateShareError, DuplicateVoucherError
 from blindmatch.service.deps import ApiKey, AppState, get_state
 from blindmatch.service.detection import DetectionKeys, DetectionService, account_name, config_json, detection_config
 from blindmatch.service.matching import Matcher
-from blindmatch.service.routes_relay import Device, Relay, RelayServices, account_blocked
+from blindmatch.service.routes_relay import Device, Relay, RelayServices, account_blocked, open_moderation_cases
 from blindmatch.service.storage.database import Database
 from blindmatch.service.storage.list_store import ListStore
 from blindmatch.service.storage.relay import AuthenticatedDevice
@@ -118,6 +118,7 @@ async def voucher(
     relay: Relay,
     device: Device,
     request: Request,
+    background: BackgroundTasks,
     receipt_request: Annotated[str | None, Header(alias=RECEIPT_REQUEST_HEADER)] = None,
 ) -> dict[str, Any]:
     """Take one voucher from a device. 400 malformed, 409 replayed or made against a retired table.
@@ -131,7 +132,7 @@ async def voucher(
         if len(buf) > limit:
             raise HTTPException(413, f"VoucherTooLarge: a voucher is exactly {limit} bytes")
     try:
-        await asyncio.to_thread(detection.receive, account_name(device.user_id, device.device_id), bytes(buf))
+        outcome = await asyncio.to_thread(detection.receive, account_name(device.user_id, device.device_id), bytes(buf))
     except WrongTableError as exc:
         raise HTTPException(409, f"WrongTableError: {exc}; fetch the current table") from None
     except (DuplicateVoucherError, DuplicateShareError) as exc:
@@ -141,6 +142,10 @@ async def voucher(
     out: dict[str, Any] = {"accepted": True}
     if blinded is not None and await _may_upload(request, relay, device):
         out["receipt"] = _issue(relay, blinded)
+    if outcome.event is not None and outcome.event.matches:
+        # Open the moderation case after the answer is sent: the answer's timing must not tell the sender that
+        # their account just crossed the threshold.
+        background.add_task(open_moderation_cases, request.app.state.blindmatch)
     return out
 
 

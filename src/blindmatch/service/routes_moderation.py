@@ -60,6 +60,33 @@ def _notice_json(n: Notice) -> dict[str, Any]:
     }
 
 
+@router.get("/v1/moderation/cases")
+def cases(
+    moderation: Moderation,
+    _: ApiKey,
+    status: Annotated[str, Query(max_length=40, description="open (undecided), all, or a case status")] = "open",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    """The case feed (summaries only: no evidence, no notes) for systems that integrate with moderation."""
+    found = moderation.summaries(None if status == "all" else status, limit=limit)
+    return {
+        "cases": [
+            {
+                "case_id": c.id,
+                "source": c.source.value,
+                "status": c.status.value,
+                "priority": c.priority,
+                "subject_user": c.subject_user,
+                "created_at": c.created_at.isoformat(),
+                "technologies": list(c.technologies),
+                "evidence": c.evidence_count,
+                "legal_hold": c.legal_hold,
+            }
+            for c in found
+        ]
+    }
+
+
 @router.post("/v1/moderation/ingest")
 def ingest(moderation: Moderation, _: ApiKey) -> dict[str, Any]:
     r = moderation.ingest()

@@ -30,7 +30,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    WebSocket,
+    WebSocketDisconnect,
+)
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from blindmatch.messaging.crypto.encoding import b64d, b64e
@@ -713,15 +724,33 @@ def moderation_key(relay: Relay) -> dict[str, str]:
     return {"public_key": b64e(relay.keys.moderation.public_bytes), "suite": "X25519-HKDF-SHA256/ChaCha20Poly1305"}
 
 
+def open_moderation_cases(state: AppState) -> None:
+    """Let the moderation service open cases for new threshold events and reports (idempotent; errors logged)."""
+    moderation = state.services.get("moderation")
+    ingest = getattr(moderation, "ingest", None)
+    if not callable(ingest):
+        return
+    try:
+        result = ingest()
+        if getattr(result, "case_ids", None):
+            log.info("moderation opened cases %s", list(result.case_ids))
+    except Exception:  # a failed ingest is retried by the next event or by `blindmatch moderation ingest`
+        log.exception("moderation ingest after a detection event failed")
+
+
 @router.post("/reports", status_code=201)
-def report(relay: Relay, device: Device, body: JsonBody) -> dict[str, Any]:
-    """Accept a sealed report only if every message in it carries a valid franking commitment and relay tag."""
+def report(
+    relay: Relay, device: Device, body: JsonBody, request: Request, background: BackgroundTasks
+) -> dict[str, Any]:
+    """Accept a sealed report only if every message in it carries a valid franking commitment and relay tag; the
+    moderation service opens its case right after the answer."""
     try:
         sealed = b64d(body.get("sealed") if isinstance(body, dict) else None, field="sealed", max_len=2 * 1024 * 1024)
         verified = verify_report(sealed, relay.keys.moderation, relay.keys.ring, reporter=device.user_id)
     except (EncodingError, ReportError) as exc:
         raise _bad(exc, 422) from None
     rid = relay.store.add_report(device.user_id, verified.sender, verified.reported.payload.message_id, sealed)
+    background.add_task(open_moderation_cases, request.app.state.blindmatch)
     return {"report_id": rid, "sender": verified.sender, "messages": 1 + len(verified.context)}
 
 
