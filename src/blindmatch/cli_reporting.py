@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,6 +26,20 @@ EXIT_ERROR = 2
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(EXIT_ERROR)
+
+
+def _as_staff(user: str) -> tuple[Any, Any, Any]:
+    """The moderation service, the authenticated staff member (password from BLINDMATCH_STAFF_PASSWORD or a
+    prompt, never an argument) and the settings; exits 2 on a wrong name or password."""
+    from blindmatch.cli_moderation import _service
+    from blindmatch.service.config import Settings
+
+    password = os.environ.get("BLINDMATCH_STAFF_PASSWORD") or typer.prompt("password", hide_input=True)
+    service = _service()
+    staff = service.authenticate(user, password)
+    if staff is None:
+        _fail(f"wrong user name or password for {user!r}")
+    return service, staff, Settings.from_env()
 
 
 @report_app.command("transparency")
@@ -60,19 +74,11 @@ def report_export(
     out: Annotated[Path, typer.Option(help="Directory for the exported document (mode 0600).")] = Path("reports"),
 ) -> None:
     """Write a confirmed case's report document for one recipient (nothing is sent; the export is audited)."""
-    from blindmatch.cli_moderation import _service
     from blindmatch.moderation.errors import ModerationError
-    from blindmatch.service.config import Settings
     from blindmatch.service.console.errors import ExportError, ExportUnavailableError
     from blindmatch.service.console.export import ReportingSettings, export_case_report
 
-    password = os.environ.get("BLINDMATCH_STAFF_PASSWORD") or typer.prompt("password", hide_input=True)
-    service = _service()
-    staff = service.authenticate(user, password)
-    if staff is None:
-        _fail(f"wrong user name or password for {user!r}")
-    assert staff is not None
-    settings = Settings.from_env()
+    service, staff, settings = _as_staff(user)
     try:
         exported = export_case_report(
             service, staff, case_id, recipient, ReportingSettings.from_extra(settings.extra, demo=settings.demo)
@@ -99,21 +105,13 @@ def report_submit(
 
     Credentials and URL from BLINDMATCH_CYBERTIP_USERNAME / _PASSWORD / _URL (default: NCMEC's test host); the
     production host is refused unless BLINDMATCH_CYBERTIP_ALLOW_PRODUCTION=true."""
-    from blindmatch.cli_moderation import _service
     from blindmatch.moderation.errors import ModerationError
     from blindmatch.reporting.errors import ReportingError
-    from blindmatch.service.config import Settings
     from blindmatch.service.console.errors import ExportError, ExportUnavailableError
     from blindmatch.service.console.export import ReportingSettings
     from blindmatch.service.report_submission import CyberTipSettings, submit_case_report
 
-    password = os.environ.get("BLINDMATCH_STAFF_PASSWORD") or typer.prompt("password", hide_input=True)
-    service = _service()
-    staff = service.authenticate(user, password)
-    if staff is None:
-        _fail(f"wrong user name or password for {user!r}")
-    assert staff is not None
-    settings = Settings.from_env()
+    service, staff, settings = _as_staff(user)
     try:
         sub = submit_case_report(
             service,

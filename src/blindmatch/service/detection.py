@@ -25,14 +25,11 @@ FOR UPDATE`` on PostgreSQL; SQLite serialises writers), so two workers cannot lo
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +52,7 @@ from blindmatch.privacy.server import AccountState, ReceiveOutcome, ThresholdEve
 from blindmatch.privacy.table import CustodianTable
 from blindmatch.privacy.tokens import default_scheme
 from blindmatch.service.matching import Match, Matcher
+from blindmatch.service.secret_files import file_lock, write_secret
 from blindmatch.service.storage.base import Base
 from blindmatch.service.storage.database import Database
 from blindmatch.service.storage.list_store import ListStore
@@ -184,19 +182,6 @@ def account_name(user_id: str, device_id: str) -> str:
 # ------------------------------------------------------------------------------------------------------ keys
 
 
-def _write_secret(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` with mode 0600 from the first byte (temporary file, then atomic rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 def _read_or_create(path: Path, size: int, make: Any) -> bytes:
     if path.exists():
         data = path.read_bytes()
@@ -204,7 +189,7 @@ def _read_or_create(path: Path, size: int, make: Any) -> bytes:
             raise DetectionConfigError(f"{path} must hold {size} bytes, it holds {len(data)}")
         return data
     data = bytes(make())
-    _write_secret(path, data)
+    write_secret(path, data)
     return data
 
 
@@ -295,23 +280,11 @@ class _TableFiles:
             "entries": t.entries,
             "custodian": custodian_to_bytes(t.custodian).hex(),
         }
-        _write_secret(self.meta, json.dumps(meta).encode())
-        _write_secret(self.table, t.table_bytes)
+        write_secret(self.meta, json.dumps(meta).encode())
+        write_secret(self.table, t.table_bytes)
 
 
 # ------------------------------------------------------------------------------------------------------ service
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 class _SessionStore:
@@ -418,7 +391,7 @@ class DetectionService:
             signature = _lists_signature(self.store)
             if not force and self._table is not None and self._table.lists_signature == signature:
                 return False
-            with _file_lock(self.directory / "build.lock"):
+            with file_lock(self.directory / "build.lock"):
                 on_disk = self._files.load()
                 if not force and on_disk is not None and on_disk.lists_signature == signature:
                     self._table = on_disk

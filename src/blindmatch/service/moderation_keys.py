@@ -8,51 +8,22 @@ Older evidence keys (``evidence-old-*.key``) stay readable after a rotation.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from blindmatch.moderation.audit import HeadAnchor, sign_anchor
 from blindmatch.moderation.errors import AuditChainError, ModerationInputError
 from blindmatch.moderation.evidence import EvidenceKey, EvidenceKeyRing
+from blindmatch.service.secret_files import file_lock, write_secret
 
 __all__ = ["AnchorStore", "load_evidence_ring", "read_or_create_secret", "rotate_evidence_key", "write_secret"]
 
 
-def write_secret(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
 def read_or_create_secret(path: Path, size: int = 32) -> bytes:
     """The key in ``path``, created (random) if absent; two processes starting at once agree on one key."""
-    with _locked(path.with_name(path.name + ".lock")):
+    with file_lock(path.with_name(path.name + ".lock")):
         if path.exists():
             data = path.read_bytes()
             if len(data) != size:
@@ -104,7 +75,7 @@ class AnchorStore:
 
     def advance(self, seq: int, head_hash: str) -> None:
         """Move the anchor forward to (seq, hash); never backward (a slower writer must not undo a newer one)."""
-        with _locked(self._lock):
+        with file_lock(self._lock):
             try:
                 current = self.read()
             except AuditChainError:
