@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/blindmatch bench index
 	$(BIN)/blindmatch bench protocol --list-size 1000000
 	$(BIN)/blindmatch bench video
+	$(BIN)/blindmatch bench relay
 
 eval: $(STAMP)
 	$(BIN)/blindmatch eval all --out reports/
