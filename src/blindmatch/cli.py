@@ -825,6 +825,24 @@ def chat_report(
     _chat(chat.chat_report, state, message_id, reason)
 
 
+@chat_app.command("notices")
+def chat_notices(state: StateOpt) -> None:
+    """Statements of reasons for actions the provider took on this account, with the appeal window."""
+    from blindmatch.messaging import chat
+
+    _chat(chat.chat_notices, state)
+
+
+@chat_app.command("appeal")
+def chat_appeal(
+    action_id: int, state: StateOpt, text: Annotated[str, typer.Option(help="Why the decision is wrong.")]
+) -> None:
+    """Appeal an action on this account (a different reviewer decides)."""
+    from blindmatch.messaging import chat
+
+    _chat(chat.chat_appeal, state, action_id, text)
+
+
 @app.command()
 def demo(
     workdir: Annotated[Path | None, typer.Option(help="Where to keep the demo's relay and devices.")] = None,

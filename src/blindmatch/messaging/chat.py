@@ -168,6 +168,24 @@ def chat_messages(state_dir: Path, conversation_id: str) -> list[dict[str, Any]]
         asyncio.run(c.aclose())
 
 
+def chat_notices(state_dir: Path, *, transport: Transport = None) -> list[dict[str, Any]]:
+    """The provider's statements of reasons for actions on this account (with appeal windows)."""
+
+    async def run(c: MessengerClient) -> list[dict[str, Any]]:
+        return await c.notices()
+
+    return _with_client(state_dir, run, transport)
+
+
+def chat_appeal(state_dir: Path, action_id: int, text: str, *, transport: Transport = None) -> dict[str, Any]:
+    """Appeal an action on this account (decided by a reviewer who took no part in it)."""
+
+    async def run(c: MessengerClient) -> dict[str, Any]:
+        return await c.appeal(action_id, text)
+
+    return _with_client(state_dir, run, transport)
+
+
 def chat_report(state_dir: Path, message_id: str, reason: str = "", *, transport: Transport = None) -> dict[str, Any]:
     """Report a received message (with up to 5 earlier ones from its sender), sealed to the moderation key."""
 

@@ -732,3 +732,16 @@ class MessengerClient:
         sealed = seal_report(public, self.user_id, reported, earlier, reason)
         out: dict[str, Any] = await self.api.call("POST", "/reports", json={"sealed": b64e(sealed)})
         return out
+
+    async def notices(self) -> list[dict[str, Any]]:
+        """Statements of reasons for actions taken on this account (DSA art. 17), once the provider released
+        them, each with its appeal window and any appeals filed."""
+        out: dict[str, Any] = await self.api.call("GET", "/notices")
+        return list(out["notices"])
+
+    async def appeal(self, action_id: int, text: str) -> dict[str, Any]:
+        """File an internal complaint against an action on this account; a different reviewer decides it."""
+        if not text.strip():
+            raise MessagingError("an appeal needs a text saying why the decision is wrong")
+        out: dict[str, Any] = await self.api.call("POST", "/appeals", json={"action_id": action_id, "text": text})
+        return out
