@@ -15,7 +15,8 @@ holds an invalid document. Mapping from the case (see docs/reporting.md for the 
   only when :class:`ReportPolicy` allows it.
 
 Characters XML 1.0 cannot carry (NUL and other control characters, lone surrogates) are written as a visible
-``[U+XXXX]`` marker instead of being dropped, so nothing a user typed is lost or able to corrupt the document.
+``[U+001B]``-style marker (the code point in hex) instead of being dropped, so nothing a user typed is lost
+or able to corrupt the document.
 """
 
 from __future__ import annotations
