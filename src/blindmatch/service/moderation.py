@@ -161,6 +161,8 @@ class _Tx:
     log: AuditLog
     now: datetime
     last: AuditRecord | None = None
+    #: set when the transaction changes who may send (an enforcement, a lifted action): see :meth:`is_blocked`
+    blocks_changed: bool = False
 
     def audit(self, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> AuditRecord:
         self.last = self.log.append(
@@ -215,7 +217,7 @@ class ModerationService:
         self.ring = load_evidence_ring(self.directory)
         self.log = AuditLog(db, AnchorStore(self.directory))
         self._clock = clock or (lambda: datetime.now(UTC))
-        #: bumped after each committed enforcement or appeal decision (see :meth:`is_blocked`)
+        #: bumped after each committed transaction that changed who may send (see :meth:`is_blocked`)
         self.enforcement_generation = 0
         self.match_media = match_media
         self._dummy: str | None = None
@@ -229,6 +231,8 @@ class ModerationService:
             tx = _Tx(s, self.log.lock(s), self.log, self._now())
             yield tx
         self.log.anchor(tx.last)
+        if tx.blocks_changed:  # committed: the relay's cached guard answers are stale now
+            self.enforcement_generation += 1
 
     def _acting(self, s: Session, staff: Staff, permission: Permission) -> StaffRow:
         """The staff member's current row (role changes and disabling apply at once), checked for ``permission``."""
@@ -752,26 +756,6 @@ class ModerationService:
     ) -> ActionRecord:
         """Suspend (``until`` required) or ban the case's subject; only on a confirmed case. The statement of
         reasons is stored and released to the user now, at ``delay_until`` or (suppress) when staff release it."""
-        try:
-            return self._enforce(
-                staff, case_id, action, facts=facts, grounds=grounds, notify=notify, delay_until=delay_until,
-                until=until,
-            )  # fmt: skip
-        finally:
-            self.enforcement_generation += 1  # after the commit: the relay's cached answers are stale now
-
-    def _enforce(
-        self,
-        staff: Staff,
-        case_id: int,
-        action: str,
-        *,
-        facts: str,
-        grounds: str,
-        notify: str,
-        delay_until: datetime | None,
-        until: datetime | None,
-    ) -> ActionRecord:
         kind, mode = parse_action(action), parse_notify(notify)
         with self._tx() as tx:
             me = self._acting(tx.s, staff, Permission.ENFORCE)
@@ -796,6 +780,7 @@ class ModerationService:
                 created_at=tx.now,
             )  # fmt: skip
             tx.s.add(act)
+            tx.blocks_changed = True
             tx.s.flush()
             tx.s.add(NoticeRow(action_id=act.id, user_id=row.subject_user, release_at=release, created_at=tx.now))
             tx.event(
@@ -847,7 +832,7 @@ class ModerationService:
     def is_blocked(self, user_id: str) -> str | None:
         """Why ``user_id`` may not send (``"banned"`` / ``"suspended until ..."``), or None. Used by the relay,
         which caches answers briefly and asks again whenever :attr:`enforcement_generation` changed (bumped after
-        every enforcement or appeal decision made through this instance; other processes see it within the
+        every committed enforcement or reversal made through this instance; other processes see it within the
         relay's cache time)."""
         now = self._now()
         with self.db.session() as s:
@@ -900,12 +885,6 @@ class ModerationService:
     def decide_appeal(self, staff: Staff, appeal_id: int, outcome: str, note: str = "") -> AppealRecord:
         """uphold / reverse; refused (:class:`SameReviewerError`) for whoever enforced or confirmed the case.
         Reversing lifts the action (the user can send again)."""
-        try:
-            return self._decide_appeal(staff, appeal_id, outcome, note)
-        finally:
-            self.enforcement_generation += 1
-
-    def _decide_appeal(self, staff: Staff, appeal_id: int, outcome: str, note: str) -> AppealRecord:
         result = parse_outcome(outcome)
         if len(note) > MAX_NOTE:
             raise ModerationInputError(f"a note is at most {MAX_NOTE} characters")
@@ -928,6 +907,7 @@ class ModerationService:
             row.outcome, row.decided_by, row.decided_at, row.note = result.value, me.username, tx.now, note
             if result is AppealOutcome.REVERSE and act.lifted_at is None:
                 act.lifted_at, act.lifted_reason = tx.now, f"reversed on appeal {appeal_id}"
+                tx.blocks_changed = True
             details = {"appeal_id": appeal_id, "action_id": act.id, "outcome": result.value}
             if act.case_id is not None:
                 tx.event(act.case_id, me.username, "appeal_decision", details)

@@ -19,19 +19,17 @@ from dataclasses import dataclass
 
 import httpx
 
-from blindmatch.moderation.cases import CaseStatus
 from blindmatch.moderation.roles import Permission, require
 from blindmatch.moderation.views import Staff
 from blindmatch.reporting.client import CyberTiplineClient
-from blindmatch.reporting.from_moderation import case_report_from_view
 from blindmatch.reporting.lifecycle import Submission
-from blindmatch.reporting.model import Person, Reporter, ReportPolicy
+from blindmatch.reporting.model import ReportPolicy
 from blindmatch.reporting.submission import SubmissionDriver
-from blindmatch.service.console.errors import ExportError, ExportUnavailableError
-from blindmatch.service.console.export import ReportingSettings
+from blindmatch.service.console.errors import ExportUnavailableError
+from blindmatch.service.console.export import ReportingSettings, confirmed_case_report
 from blindmatch.service.moderation import ModerationService
 
-__all__ = ["CYBERTIP_TEST_URL", "CyberTipSettings", "submit_case_report"]
+__all__ = ["CYBERTIP_TEST_URL", "CyberTipSettings", "retract_case_report", "submit_case_report"]
 
 CYBERTIP_TEST_URL = "https://exttest.cybertip.org/ispws"
 
@@ -62,6 +60,12 @@ class CyberTipSettings:
             allow_production=get("cybertip_allow_production").lower() in ("1", "true", "yes", "on"),
         )
 
+    def client(self, transport: httpx.BaseTransport | None = None) -> CyberTiplineClient:
+        """An API client for these settings (refuses NCMEC's production host unless ``allow_production``)."""
+        return CyberTiplineClient(
+            self.url, self.username, self.password, allow_production=self.allow_production, transport=transport
+        )
+
 
 def submit_case_report(
     service: ModerationService,
@@ -75,22 +79,24 @@ def submit_case_report(
 ) -> Submission:
     """Submit (or resume) the report of confirmed case ``case_id``, with its media files, up to ``finished``."""
     require(staff.role, Permission.EXPORT)
-    view = service.case(staff, case_id)
-    if view.summary.status is not CaseStatus.CONFIRMED:
-        raise ExportError(f"case {case_id} is {view.summary.status.value}; only a confirmed case is reported")
-    reporter = Reporter(Person(reporting.reporter_email, reporting.reporter_first_name, reporting.reporter_last_name))
-    report = case_report_from_view(
-        view, reporter=reporter, chat_client=reporting.chat_client, esp_service=reporting.esp_service
-    )
+    view, report = confirmed_case_report(service, staff, case_id, reporting)
     media = [ev for ev in view.evidence if ev.kind == "media"]
     files = [service.export_evidence(staff, case_id, ev.id, recipient="cybertipline")[0] for ev in media]
     policy = ReportPolicy(reporting.allow_industry_classification)
-    with CyberTiplineClient(
-        cybertip.url,
-        cybertip.username,
-        cybertip.password,
-        allow_production=cybertip.allow_production,
-        transport=transport,
-    ) as client:
+    with cybertip.client(transport) as client:
         driver = SubmissionDriver(client, service.submission_store(actor=staff.username), policy)
         return driver.run(report, files, allow_resubmit=allow_resubmit)
+
+
+def retract_case_report(
+    service: ModerationService,
+    staff: Staff,
+    case_id: int,
+    cybertip: CyberTipSettings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> Submission:
+    """Retract the case's open (submitted, not finished) report; the state change is recorded under ``staff``."""
+    require(staff.role, Permission.EXPORT)
+    with cybertip.client(transport) as client:
+        return SubmissionDriver(client, service.submission_store(actor=staff.username)).retract(str(case_id))

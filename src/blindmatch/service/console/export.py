@@ -27,15 +27,22 @@ from dataclasses import dataclass
 
 from blindmatch.moderation.cases import CaseStatus
 from blindmatch.moderation.roles import Permission, require
-from blindmatch.moderation.views import Staff
+from blindmatch.moderation.views import CaseView, Staff
 from blindmatch.reporting.errors import ReportingError
 from blindmatch.reporting.from_moderation import case_report_from_view
-from blindmatch.reporting.model import Person, Reporter, ReportPolicy
+from blindmatch.reporting.model import CaseReport, Person, Reporter, ReportPolicy
 from blindmatch.reporting.recipients import get_recipient, recipient_names
 from blindmatch.service.console.errors import ExportError, ExportUnavailableError
 from blindmatch.service.moderation import ModerationService
 
-__all__ = ["DEMO_REPORTER_EMAIL", "RECIPIENTS", "ExportFile", "ReportingSettings", "export_case_report"]
+__all__ = [
+    "DEMO_REPORTER_EMAIL",
+    "RECIPIENTS",
+    "ExportFile",
+    "ReportingSettings",
+    "confirmed_case_report",
+    "export_case_report",
+]
 
 DEMO_REPORTER_EMAIL = "demo-reporter@blindmatch.invalid"
 #: Recipients offered by the export form, CyberTipline first (the default).
@@ -81,6 +88,21 @@ class ReportingSettings:
         )
 
 
+def confirmed_case_report(
+    service: ModerationService, staff: Staff, case_id: int, settings: ReportingSettings
+) -> tuple[CaseView, CaseReport]:
+    """The case (read through the facade, which checks the staff member may see it) and its report input; refused
+    (:class:`ExportError`) unless the case is confirmed. Shared by the export button and CyberTipline filing."""
+    view = service.case(staff, case_id)
+    if view.summary.status is not CaseStatus.CONFIRMED:
+        raise ExportError(f"case {case_id} is {view.summary.status.value}; only a confirmed case is reported")
+    reporter = Reporter(Person(settings.reporter_email, settings.reporter_first_name, settings.reporter_last_name))
+    report = case_report_from_view(
+        view, reporter=reporter, chat_client=settings.chat_client, esp_service=settings.esp_service
+    )
+    return view, report
+
+
 def export_case_report(
     service: ModerationService, staff: Staff, case_id: int, recipient_name: str, settings: ReportingSettings
 ) -> ExportFile:
@@ -88,14 +110,8 @@ def export_case_report(
     require(staff.role, Permission.EXPORT)
     if recipient_name not in RECIPIENTS:
         raise ExportError(f"unknown recipient {recipient_name!r}; expected one of {', '.join(RECIPIENTS)}")
-    view = service.case(staff, case_id)
-    if view.summary.status is not CaseStatus.CONFIRMED:
-        raise ExportError(f"case {case_id} is {view.summary.status.value}; only a confirmed case is reported")
     try:
-        reporter = Reporter(Person(settings.reporter_email, settings.reporter_first_name, settings.reporter_last_name))
-        report = case_report_from_view(
-            view, reporter=reporter, chat_client=settings.chat_client, esp_service=settings.esp_service
-        )
+        _, report = confirmed_case_report(service, staff, case_id, settings)
         recipient = get_recipient(recipient_name, ReportPolicy(settings.allow_industry_classification))
         content = recipient.export(report)
     except ReportingError as exc:

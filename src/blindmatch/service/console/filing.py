@@ -23,7 +23,6 @@ import httpx
 
 from blindmatch.moderation.roles import Permission, require
 from blindmatch.moderation.views import Staff
-from blindmatch.reporting.client import CyberTiplineClient
 from blindmatch.reporting.errors import (
     AmbiguousSubmissionError,
     CyberTiplineAPIError,
@@ -36,11 +35,10 @@ from blindmatch.reporting.errors import (
     SubmissionStateError,
 )
 from blindmatch.reporting.lifecycle import ReportState, Submission
-from blindmatch.reporting.submission import SubmissionDriver
 from blindmatch.service.console.errors import ExportError, ExportUnavailableError, FilingFailedError, FilingStateError
 from blindmatch.service.console.export import ReportingSettings
 from blindmatch.service.moderation import ModerationService
-from blindmatch.service.report_submission import CyberTipSettings, submit_case_report
+from blindmatch.service.report_submission import CyberTipSettings, retract_case_report, submit_case_report
 
 __all__ = ["RETRACTABLE", "cybertip_problem", "file_case", "retract_case"]
 
@@ -99,15 +97,7 @@ def retract_case(
     require(staff.role, Permission.EXPORT)
     cybertip = CyberTipSettings.from_extra(extra)
     try:
-        with CyberTiplineClient(
-            cybertip.url,
-            cybertip.username,
-            cybertip.password,
-            allow_production=cybertip.allow_production,
-            transport=transport,
-        ) as client:
-            driver = SubmissionDriver(client, service.submission_store(actor=staff.username))
-            return driver.retract(str(case_id))
+        return retract_case_report(service, staff, case_id, cybertip, transport=transport)
     except ReportingError as exc:
         raise _console_error(case_id, exc) from exc
     except ValueError as exc:
