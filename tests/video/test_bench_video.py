@@ -21,6 +21,8 @@ def test_bench_runs_and_reports(shared_data: Path, tmp_path: Path, capsys: pytes
         assert set(runs) == {
             "1fps",
             "1fps_fast",
+            "1fps_fast_rgb",
+            "decode_1fps_fast",
             "1fps_fast512",
             "keyframes",
             "1fps_exact_pdq",
@@ -28,7 +30,13 @@ def test_bench_runs_and_reports(shared_data: Path, tmp_path: Path, capsys: pytes
             "decode_only",
             "decode_only_fast",
         }
-        assert set(results[corpus]["self_match_vs_ref_1fps"]) == {"1fps_fast", "1fps_fast512", "keyframes"}
+        assert set(results[corpus]["self_match_vs_ref_1fps"]) == {
+            "1fps_fast",
+            "1fps_fast_rgb",
+            "1fps_fast512",
+            "keyframes",
+        }
+        assert runs["decode_1fps_fast"]["frames_hashed"] == 0
         assert 0 < runs["keyframes"]["frames_hashed"] <= runs["1fps"]["frames_hashed"]
         assert all(r["cpu_s"] > 0 and r["x_realtime_cpu"] > 0 for r in runs.values())
         # one frame per second of video on every path

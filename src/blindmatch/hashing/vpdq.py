@@ -46,6 +46,7 @@ __all__ = [
     "distinct_hashes",
     "hash_video",
     "match_vpdq",
+    "pdq_from_luma_plane",
     "pdq_from_rgb_banded",
     "pdq_words",
 ]
@@ -276,7 +277,12 @@ def pdq_from_rgb_banded(rgb: npt.NDArray[np.uint8]) -> PdqResult:
     """
     if rgb.ndim != 3 or max(rgb.shape[0], rgb.shape[1]) <= _BANDED_MIN_SIDE:
         return pdq_from_rgb(rgb)
-    luma = luma_from_rgb(rgb)
+    return pdq_from_luma(_banded_block(luma_from_rgb(rgb)).astype(np.float32))
+
+
+def _banded_block(luma: npt.NDArray[np.float32] | npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+    """PDQ's 64×64 blurred and decimated block of a 2-D luma array, by the banded products of :func:`_reduction`
+    (uint8 input is widened row band by row band, never as a whole frame)."""
     row_idx, row_w = _reduction(luma.shape[0])
     col_idx, col_w = _reduction(luma.shape[1])
     tmp = np.zeros((64, luma.shape[1]), dtype=np.float64)
@@ -285,7 +291,29 @@ def pdq_from_rgb_banded(rgb: npt.NDArray[np.uint8]) -> PdqResult:
     block = np.zeros((64, 64), dtype=np.float64)
     for k in range(col_idx.shape[1]):
         block += col_w[None, :, k] * tmp[:, col_idx[:, k]]
-    return pdq_from_luma(block.astype(np.float32))
+    return block
+
+
+def pdq_from_luma_plane(luma: npt.NDArray[np.uint8], black: int = 0, white: int = 255) -> PdqResult:
+    """PDQ of 8-bit luma samples whose black and white levels are ``black`` and ``white`` (16 and 235 for
+    limited-range video; see :class:`blindmatch.media.video.LumaFrame`).
+
+    Why: a video decoder already holds each frame's luma (the Y plane); converting it to RGB only for PDQ to
+    compute luma again is most of the per-frame cost at 720p. PDQ's bits do not change under a positive
+    affine change of luma (the DCT rows it keeps sum to zero and the median moves with them), so the levels
+    only matter for the quality score, which is computed on the 0–255 scale; we rescale the 64×64 block, not
+    the frame. Against :func:`pdq_from_rgb_banded` of the same frame converted to RGB, the hashes differ only
+    where RGB rounding and clipping move a weak coefficient (measured in docs/video.md). Frames ≤ 256 px per
+    side go through the exact path, rescaled first.
+    """
+    if luma.ndim != 2 or luma.dtype != np.uint8:
+        raise ValueError(f"luma must be a 2-D uint8 array, got {luma.dtype} of shape {luma.shape}")
+    if not 0 <= black < white <= 255:
+        raise ValueError(f"need 0 <= black < white <= 255, got black={black}, white={white}")
+    scale = 255.0 / (white - black)
+    if max(luma.shape) <= _BANDED_MIN_SIDE:
+        return pdq_from_luma(((luma.astype(np.float32) - black) * np.float32(scale)).astype(np.float32))
+    return pdq_from_luma(((_banded_block(luma) - black) * scale).astype(np.float32))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -303,6 +331,7 @@ def hash_video(
     frame_pdq: FramePdq = "banded",
     results: list[PdqResult] | None = None,
     keyframes: bool = False,
+    luma_plane: bool | None = None,
 ) -> VpdqHash:
     """vPDQ of a video file or its bytes.
 
@@ -314,18 +343,33 @@ def hash_video(
     :func:`pdq_from_rgb_banded`. ``results``, when given, receives each frame's full :class:`PdqResult` (the
     per-bit margins that private matching's token ranking needs). ``keyframes`` hashes only key frames (see
     :meth:`blindmatch.media.video.VideoReader.frames`): far faster, sparser than ``seconds_per_frame`` asks.
+    ``luma_plane`` hashes the decoder's luma plane (:func:`pdq_from_luma_plane`) instead of RGB frames; it
+    defaults to on with ``fast`` (with the banded frame PDQ) and off otherwise, so the default path stays the
+    reference's pixel for pixel.
     Errors: :class:`blindmatch.media.video.VideoError` subclasses and :class:`blindmatch.media.MediaReadError`.
     """
     if frame_pdq not in ("banded", "exact"):
         raise ValueError(f"frame_pdq must be 'banded' or 'exact', got {frame_pdq!r}")
+    if luma_plane is None:
+        luma_plane = fast and frame_pdq == "banded"
+    if luma_plane and frame_pdq == "exact":
+        raise ValueError("frame_pdq='exact' hashes RGB frames; it cannot be combined with luma_plane=True")
     hasher = pdq_from_rgb_banded if frame_pdq == "banded" else pdq_from_rgb
     frames: list[VpdqFrame] = []
     with open_video(source, limits) as reader:
-        for frame in reader.frames(
-            seconds_per_frame=seconds_per_frame, max_side=max_side, fast=fast, threads=threads, keyframes=keyframes
-        ):
-            result = hasher(frame.rgb)
-            frames.append(VpdqFrame(frame.index, result.quality, result.hash, frame.timestamp))
+        hashed: Iterable[tuple[int, float, PdqResult]]
+        if luma_plane:
+            lumas = reader.luma_frames(
+                seconds_per_frame=seconds_per_frame, max_side=max_side, fast=fast, threads=threads, keyframes=keyframes
+            )
+            hashed = ((f.index, f.timestamp, pdq_from_luma_plane(f.luma, f.black, f.white)) for f in lumas)
+        else:
+            rgbs = reader.frames(
+                seconds_per_frame=seconds_per_frame, max_side=max_side, fast=fast, threads=threads, keyframes=keyframes
+            )
+            hashed = ((f.index, f.timestamp, hasher(f.rgb)) for f in rgbs)
+        for index, timestamp, result in hashed:
+            frames.append(VpdqFrame(index, result.quality, result.hash, timestamp))
             if results is not None:
                 results.append(result)
         info, stats = reader.info, reader.stats

@@ -1,4 +1,4 @@
-"""Decode untrusted videos into RGB frames with PyAV, within bounds on bytes, pixels, frames and time.
+"""Decode untrusted videos into RGB (or luma) frames with PyAV, within bounds on bytes, pixels, frames and time.
 
 Why this shape: a video is the most expensive thing a user can send. FFmpeg will happily try to demux any of
 its hundreds of formats, some of which open other files or URLs (HLS playlists, ``concat`` lists), and a 1 kB
@@ -22,12 +22,12 @@ import bisect
 import io
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal, cast
+from typing import IO, Literal, TypeVar, cast
 
 import av
 import av.error
@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_VIDEO_LIMITS",
     "VIDEO_CONTAINERS",
     "EmptyVideoError",
+    "LumaFrame",
     "NoVideoStreamError",
     "UnsupportedVideoFormatError",
     "VideoDecodeError",
@@ -144,6 +145,35 @@ class VideoFrame:
     index: int
     timestamp: float
     rgb: npt.NDArray[np.uint8]  # (height, width, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class LumaFrame:
+    """One sampled frame as 8-bit luma (Y) samples, straight from the decoder's Y plane when it has one.
+
+    ``black`` and ``white`` are the sample values of black and white: 16 and 235 for the usual limited-range
+    ("TV") video, 0 and 255 for full range. ``(luma - black) * 255 / (white - black)`` is then, up to rounding
+    and clipping, the ``0.299 R + 0.587 G + 0.114 B`` of the RGB frame a BT.601 conversion would give —
+    what PDQ needs — without converting every pixel to RGB and back.
+    """
+
+    index: int
+    timestamp: float
+    luma: npt.NDArray[np.uint8]  # (height, width)
+    black: int
+    white: int
+
+
+#: Planar / semi-planar 8-bit YUV layouts whose plane 0 is the picture's Y samples, one byte each.
+_Y_PLANE_FORMATS = frozenset(
+    {
+        "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuvj440p",
+        "yuv411p", "yuvj411p", "yuv410p", "yuva420p", "yuva422p", "yuva444p", "nv12", "nv21", "nv16", "nv24",
+    }
+)  # fmt: skip
+_AV_COLOR_RANGE_JPEG = 2  # AVCOL_RANGE_JPEG: full range
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,21 +314,59 @@ class VideoReader:
         threads: int = 1,
         keyframes: bool = False,
     ) -> Iterator[VideoFrame]:
-        """Decoded frames in presentation order; every frame if ``seconds_per_frame`` is None, else the first
-        frame at or after each multiple of ``seconds_per_frame``.
+        """RGB frames sampled as :meth:`_sampled` describes (see there for every argument)."""
+        if max_side is not None and max_side < 8:
+            raise ValueError(f"max_side must be at least 8, got {max_side}")
+        for index, t, rgb in self._sampled(
+            lambda f: self._to_rgb(f, max_side), seconds_per_frame, fast=fast, threads=threads, keyframes=keyframes
+        ):
+            yield VideoFrame(index, t, rgb)
 
-        ``max_side`` scales frames down (area interpolation) so that neither side exceeds it — PDQ reduces to
-        64×64 anyway, and converting fewer pixels is most of the per-frame cost. ``fast`` trades fidelity for
-        speed when sampling: the decoder skips the deblocking filter and frames no other frame refers to (a
-        sampled frame may then be a few frames later than the exact multiple). ``threads`` > 1 lets FFmpeg
-        decode in parallel (less wall time, not less CPU). ``keyframes`` decodes only key (intra) frames — an
-        order of magnitude less work, but the sampling rate can then be no finer than the keyframe interval
-        (often 2 s or more), so it is a different, sparser sampling, not a faster 1 frame/s (docs/video.md).
+    def luma_frames(
+        self,
+        *,
+        seconds_per_frame: float | None = None,
+        max_side: int | None = None,
+        fast: bool = False,
+        threads: int = 1,
+        keyframes: bool = False,
+    ) -> Iterator[LumaFrame]:
+        """The same frames as :meth:`frames`, as 8-bit luma: the decoder's Y plane, copied, when the pixel
+        format has one (every common H.264/HEVC/VP9/AV1 stream), else a luma conversion by swscale (GIF,
+        RGB, high bit depth). Why: for PDQ, converting a 720p frame to RGB and computing its luma again costs
+        more than decoding it; the Y plane is that luma already, up to the limited-range scaling (see
+        :class:`LumaFrame`) and rounding."""
+        if max_side is not None and max_side < 8:
+            raise ValueError(f"max_side must be at least 8, got {max_side}")
+        for index, t, frame in self._sampled(
+            lambda f: self._to_luma(f, max_side), seconds_per_frame, fast=fast, threads=threads, keyframes=keyframes
+        ):
+            yield LumaFrame(index, t, *frame)
+
+    def _sampled(
+        self,
+        convert: Callable[[av.VideoFrame], _T],
+        seconds_per_frame: float | None,
+        *,
+        fast: bool,
+        threads: int,
+        keyframes: bool,
+    ) -> Iterator[tuple[int, float, _T]]:
+        """Decoded frames in presentation order, as ``(index, timestamp, convert(frame))``; every frame if
+        ``seconds_per_frame`` is None, else the first frame at or after each multiple of ``seconds_per_frame``.
+        ``convert`` runs inside the decoding guard, so its failures are :class:`VideoDecodeError` too.
+
+        ``max_side`` (of :meth:`frames` and :meth:`luma_frames`) scales frames down (area interpolation) so that
+        neither side exceeds it — PDQ reduces to 64×64 anyway, and converting fewer pixels is most of the
+        per-frame cost. ``fast`` trades fidelity for speed when sampling: the decoder skips the deblocking
+        filter and frames no other frame refers to (a sampled frame may then be a few frames later than the
+        exact multiple). ``threads`` > 1 lets FFmpeg decode in parallel (less wall time, not less CPU).
+        ``keyframes`` decodes only key (intra) frames — an order of magnitude less work, but the sampling rate
+        can then be no finer than the keyframe interval (often 2 s or more), so it is a different, sparser
+        sampling, not a faster 1 frame/s (docs/video.md).
         """
         if seconds_per_frame is not None and not (seconds_per_frame > 0 and math.isfinite(seconds_per_frame)):
             raise ValueError(f"seconds_per_frame must be positive and finite or None, got {seconds_per_frame}")
-        if max_side is not None and max_side < 8:
-            raise ValueError(f"max_side must be at least 8, got {max_side}")
         stream = self._av.streams.video[0]
         ctx = stream.codec_context
         if threads > 1:
@@ -361,7 +429,7 @@ class VideoReader:
                 t = ticks * time_base
                 # When the decoder skips frames, our count is not the frame number; estimate it from the time.
                 index = round(t * rate) if skipping else decoded - 1
-                yield VideoFrame(index, float(t), self._to_rgb(frame, max_side))
+                yield index, float(t), convert(frame)
                 sampled += 1
         except VideoError:
             raise
@@ -428,6 +496,25 @@ class VideoReader:
         else:
             arr = frame.to_ndarray(format="rgb24", interpolation="AREA")  # the reference's swscale flag
         return cast(npt.NDArray[np.uint8], np.ascontiguousarray(arr))
+
+    @staticmethod
+    def _to_luma(frame: av.VideoFrame, max_side: int | None) -> tuple[npt.NDArray[np.uint8], int, int]:
+        width, height = frame.width, frame.height
+        name = frame.format.name
+        if name in _Y_PLANE_FORMATS and (max_side is None or max(width, height) <= max_side):
+            plane = frame.planes[0]
+            rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
+            if rows.shape[0] < height or plane.line_size < width:
+                raise VideoDecodeError(f"decoder returned a luma plane smaller than the {width}×{height} frame")
+            full = name.startswith("yuvj") or frame.color_range == _AV_COLOR_RANGE_JPEG
+            luma = np.array(rows[:height, :width])  # a copy: the decoder reuses its buffers
+            return luma, (0 if full else 16), (255 if full else 235)
+        if max_side is not None and max(width, height) > max_side:
+            scale = max_side / max(width, height)
+            width, height = max(1, round(width * scale)), max(1, round(height * scale))
+        # swscale's grey output is full-range luma, whatever the input (RGB, palette, 10-bit YUV, ...).
+        arr = frame.to_ndarray(format="gray", width=width, height=height, interpolation="AREA")
+        return np.ascontiguousarray(arr, dtype=np.uint8), 0, 255
 
     def close(self) -> None:
         try:
