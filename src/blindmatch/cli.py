@@ -396,13 +396,16 @@ def bench_protocol(
 def bench_video(
     data: Annotated[Path, typer.Option(help="The benign data set.")] = DATA_DIR,
     every_frame: Annotated[bool, typer.Option(help="Also measure hashing every frame.")] = True,
+    keyframe_sweep: Annotated[
+        bool, typer.Option(help="Also measure 720p clips with 1 s, 2 s and 8 s keyframes.")
+    ] = True,
     out: Annotated[Path, typer.Option(help="JSON results.")] = REPORTS / "bench_video.json",
 ) -> None:
     """Frames/s and seconds of video per CPU second (1 frame/s and every frame) against the pdqhash path."""
-    from blindmatch.eval.bench_video import run_video_bench
+    from blindmatch.eval.bench_video import KEYFRAME_SWEEP, run_video_bench
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    run_video_bench(data, out=out, every_frame=every_frame)
+    run_video_bench(data, out=out, every_frame=every_frame, keyframe_sweep=KEYFRAME_SWEEP if keyframe_sweep else ())
 
 
 _RELAY_SUMMARY = ("name", "messages_per_s", "latency_ms", "lost", "redelivered", "server_cpu_us_per_message")

@@ -56,19 +56,31 @@ def sample_videos(data_dir: Path) -> list[Path]:
     return sorted(folder.glob("*.mp4"))
 
 
-def make_720p_clip(source: Path, target: Path, *, seconds: float | None = None) -> Path:
+def make_720p_clip(
+    source: Path, target: Path, *, seconds: float | None = None, keyframe_interval: int | None = None
+) -> Path:
     """Re-encode ``source`` as 1280×720 H.264 (libx264, preset 'fast', 30 fps, yuv420p), optionally cut to
-    its first ``seconds``; the upscale is bicubic, picture content unchanged apart from the aspect ratio."""
+    its first ``seconds``; the upscale is bicubic, picture content unchanged apart from the aspect ratio.
+
+    By default the source's keyframes are kept (every 2 s in the bench clip's source). ``keyframe_interval``
+    instead puts a keyframe exactly every that many frames and nowhere else (x264's scene-cut detection off)."""
     width, height = CLIP_SIZE
+    options = {"preset": "fast", "crf": "23"}
+    if keyframe_interval is not None:
+        options["sc_threshold"] = "0"
     with av.open(str(source)) as src, av.open(str(target), mode="w") as dst:
-        stream = dst.add_stream("libx264", rate=30, options={"preset": "fast", "crf": "23"})
+        stream = dst.add_stream("libx264", rate=30, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if keyframe_interval is not None:
+            stream.codec_context.gop_size = keyframe_interval
         for i, frame in enumerate(src.decode(video=0)):
             if seconds is not None and i >= seconds * 30:
                 break
             out = frame.reformat(width=width, height=height, format="yuv420p", interpolation="BICUBIC")
             out.pts = i
             out.time_base = Fraction(1, 30)
+            if keyframe_interval is not None:
+                out.pict_type = av.video.frame.PictureType.NONE  # the decoder marks the source's keyframes
             for packet in stream.encode(out):
                 dst.mux(packet)
         for packet in stream.encode():
@@ -215,6 +227,48 @@ def _table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: Keyframe intervals (frames, at 30 fps) of the sweep: 1 s, 2 s (the bench clip's) and x264's default 250.
+KEYFRAME_SWEEP = (30, 60, 250)
+
+
+def _keyframe_sweep(source: Path, tmp: Path, clip_seconds: float | None, intervals: Sequence[int]) -> dict[str, Any]:
+    """1 frame/s hashing of the same 720p picture encoded with different keyframe intervals.
+
+    Why: sampling one frame per second means decoding, for every sample, the reference frames from the keyframe
+    before it; how many that is depends on the encoder's keyframe interval, not on us. The floor row
+    (``decode_1fps_fast``) shows what the decoding alone costs at each interval."""
+    configs: dict[str, Callable[[Path], VpdqHash]] = {
+        "1fps_fast": _ours(seconds_per_frame=1.0, fast=True),
+        "1fps_fast_rgb": _ours(seconds_per_frame=1.0, fast=True, luma_plane=False),
+        "decode_1fps_fast": _decode_sampled_fast,
+        "1fps": _ours(seconds_per_frame=1.0),
+        "ref_1fps": _reference_path(1.0),
+    }
+    sweep: dict[str, Any] = {}
+    for interval in intervals:
+        clip = make_720p_clip(
+            source, tmp / f"clip-720p-k{interval}.mp4", seconds=clip_seconds, keyframe_interval=interval
+        )
+        with av.open(str(clip)) as container:
+            keyframes = sum(1 for p in container.demux(video=0) if p.is_keyframe and p.size)
+        result = _bench_corpus([clip], configs)
+        result["keyframes"] = keyframes
+        sweep[str(interval)] = result
+    return sweep
+
+
+def _sweep_table(sweep: dict[str, Any]) -> str:
+    names = ("1fps_fast", "1fps_fast_rgb", "decode_1fps_fast", "1fps", "ref_1fps")
+    lines = [
+        "keyframe sweep (720p clip, x real time per CPU second):",
+        "  interval  keyframes " + " ".join(f"{n:>16s}" for n in names),
+    ]
+    for interval, r in sweep.items():
+        cells = " ".join(f"{r['runs'][n]['x_realtime_cpu']:15.1f}x" for n in names)
+        lines.append(f"  {interval:>8s}  {r['keyframes']:9d} {cells}")
+    return "\n".join(lines)
+
+
 def run_video_bench(
     data_dir: Path,
     out: Path | None = None,
@@ -222,10 +276,12 @@ def run_video_bench(
     videos: int | None = None,
     clip_seconds: float | None = None,
     every_frame: bool = True,
+    keyframe_sweep: Sequence[int] = KEYFRAME_SWEEP,
 ) -> dict[str, Any]:
     """Benchmark vPDQ hashing on the sample videos and a generated 720p clip, with the reference-style
-    comparator in the same run. ``videos`` limits the sample videos (to the N smallest files), ``clip_seconds`` cuts the
-    720p clip (None: the whole 22 s source), ``every_frame=False`` skips the costly every-frame runs.
+    comparator in the same run. ``videos`` limits the sample videos (to the N smallest files), ``clip_seconds``
+    cuts the 720p clips (None: the whole 22 s source), ``every_frame=False`` skips the costly every-frame runs,
+    ``keyframe_sweep`` lists the keyframe intervals (frames) of the sweep (empty: no sweep).
     Prints a table, writes JSON to ``out`` if given, and returns the results."""
     paths = sample_videos(Path(data_dir))
     if videos is not None:
@@ -253,7 +309,11 @@ def run_video_bench(
     with tempfile.TemporaryDirectory(prefix="blindmatch-video-bench-") as tmp:
         clip = make_720p_clip(source, Path(tmp) / "clip-720p.mp4", seconds=clip_seconds)
         results["clip_720p"] = _bench_corpus([clip], configs)
+        if keyframe_sweep:
+            results["keyframe_sweep"] = _keyframe_sweep(source, Path(tmp), clip_seconds, keyframe_sweep)
     table = _table(results)
+    if keyframe_sweep:
+        table += "\n" + _sweep_table(results["keyframe_sweep"])
     results["table"] = table
     print(table)
     if out is not None:
