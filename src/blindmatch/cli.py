@@ -587,13 +587,16 @@ def eval_private_video(
     ] = None,
     out: OutOpt = REPORTS,
     frames: Annotated[int, typer.Option(help="Frames per video voucher.")] = 4,
+    client_fast: Annotated[bool, typer.Option(help="The client hashes with fast=True (the list does not).")] = False,
 ) -> None:
     """Video vouchers (one per video) vs plaintext vPDQ on every (listed, query) pair of the sample videos."""
     from blindmatch.eval.private_video import run_private_video_eval
 
     source = videos or DATA_DIR / "video" / "sample-videos"
     _run_eval(
-        lambda progress: run_private_video_eval(source, out, frames_per_voucher=frames, progress=progress),
+        lambda progress: run_private_video_eval(
+            source, out, frames_per_voucher=frames, client_fast=client_fast, progress=progress
+        ),
         str(out / "private_video.html"),
     )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
+from blindmatch.hashing.pdq import hamming_distance
 from blindmatch.hashing.video_files import hash_video_file
 from blindmatch.hashing.vpdq import VpdqHash, representative_frames, voucher_frames
 from blindmatch.lists.model import make_entry
@@ -63,9 +64,16 @@ def test_video_vouchers_match_listed_videos_once_each(
     client = VoucherClient(table, svc.scheme, ClientAccount.create(account, 3), svc.config)
 
     def voucher(name: str) -> bytes:
-        frames = voucher_frames(shared_data / VIDEOS / f"{name}.mp4", svc.config.item_hashes)
-        assert 1 <= len(frames) <= svc.config.item_hashes
-        assert [f.hash for f in frames] == representative_frames(vpdq[name], svc.config.item_hashes)
+        path = shared_data / VIDEOS / f"{name}.mp4"
+        frames = voucher_frames(path, svc.config.item_hashes)  # the client's fast hashing
+        exact = voucher_frames(path, svc.config.item_hashes, fast=False)
+        assert [f.hash for f in exact] == representative_frames(vpdq[name], svc.config.item_hashes)
+        assert 1 <= len(frames) == len(exact) <= svc.config.item_hashes
+        # Fast frames are sampled a frame or two later and hashed from the luma plane: mostly within a few bits
+        # of the reference-exact frames, but in a fast pan one of four can land 40+ bits away (measured:
+        # chair-22 grey/sepia/small logo), which the relay's rule (half of the sampled frames) absorbs.
+        close = [min(hamming_distance(f.hash, g.pdq) for g in vpdq[name].frames) <= 31 for f in frames]
+        assert 2 * sum(close) >= len(close) + 1, close
         return client.make_item_voucher([(f.hash_bytes, f.margins) for f in frames])
 
     # unlisted videos never open; chair-19 (another cut, only 1 of 4 sampled frames near the listed chair: the

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from blindmatch.eval.private_video import run_private_video_eval, sampled_rule
 from blindmatch.hashing.vpdq import VpdqFrame, VpdqHash
 
 
-def test_private_video_report_agrees_with_plaintext_vpdq(shared_data: Path, tmp_path: Path) -> None:
-    data = run_private_video_eval(shared_data / "video" / "sample-videos", tmp_path, frames_per_voucher=4)
+@pytest.mark.parametrize("client_fast", [False, True], ids=["exact-client", "fast-client"])
+def test_private_video_report_agrees_with_plaintext_vpdq(shared_data: Path, tmp_path: Path, client_fast: bool) -> None:
+    """With the messenger's fast client hashing too (list and plaintext verdict stay reference-exact)."""
+    data = run_private_video_eval(
+        shared_data / "video" / "sample-videos", tmp_path, frames_per_voucher=4, client_fast=client_fast
+    )
+    assert data["client_fast"] is client_fast
     assert data["videos"] >= 10 and data["pairs"] == data["videos"] ** 2
     # every video matches itself in plaintext, so there are at least as many plaintext matches as videos
     assert data["plaintext_matches"] >= data["videos"]
