@@ -117,7 +117,9 @@ def keys_create(label: Annotated[str, typer.Argument(help="A name for the key, e
 @app.command("hash")
 def hash_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Image files.")],
-    fast: Annotated[bool, typer.Option(help="Reduced-size decode of large JPEGs (faster, ~1 bit off).")] = False,
+    fast: Annotated[
+        bool, typer.Option(help="Reduced-size decode of large JPEGs (~1 bit off); fast video sampling (~2 bits off).")
+    ] = False,
     dihedral: Annotated[bool, typer.Option(help="Also print the 8 dihedral PDQ hashes.")] = False,
     no_exif: Annotated[bool, typer.Option(help="Ignore EXIF orientation (as the reference tool does).")] = False,
 ) -> None:
@@ -132,7 +134,7 @@ def hash_cmd(
     for path in paths:
         try:
             if is_video_file(path):
-                _emit(hash_video_file(path).as_dict())
+                _emit(hash_video_file(path, fast=fast).as_dict())
                 continue
             h = hash_file(path, fast=fast, dihedral=dihedral, apply_exif=not no_exif)
         except MediaError as exc:
@@ -293,7 +295,7 @@ def match(
 def scan(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
     list_: Annotated[list[str] | None, typer.Option("--list", help="Only these lists (default: all enabled).")] = None,
-    fast: Annotated[bool, typer.Option(help="Reduced-size decode of large JPEGs.")] = False,
+    fast: Annotated[bool, typer.Option(help="Reduced-size decode of large JPEGs; fast video sampling.")] = False,
     dihedral: Annotated[bool, typer.Option(help="Also match rotated/flipped copies.")] = False,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
 ) -> None:

@@ -65,3 +65,22 @@ def test_scan_matches_videos(tmp_path: Path, videos: Path) -> None:
     assert rows["pattern-sd-with-small-logo-bar.mp4"]["matched"] is True
     assert rows["pattern-sd-with-small-logo-bar.mp4"]["matches"][0]["entry_id"] == "pattern"
     assert rows["doorknob-hd-no-bar.mp4"]["matched"] is False
+
+
+def test_hash_and_scan_take_fast_for_videos(tmp_path: Path, videos: Path) -> None:
+    """``--fast`` reaches video hashing: the fast vPDQ is printed, and a fast scan still matches the listed video."""
+    env = {"BLINDMATCH_DATA_DIR": str(tmp_path / "var")}
+    runner = CliRunner()
+    path = videos / "pattern-sd-with-small-logo-bar.mp4"
+    exact = json.loads(runner.invoke(app, ["hash", str(path)], env=env).stdout)
+    fast = json.loads(runner.invoke(app, ["hash", "--fast", str(path)], env=env).stdout)
+    assert fast["vpdq"] == hash_video_file(path, fast=True).vpdq.to_compact() != exact["vpdq"]
+    assert fast["sha256"] == exact["sha256"]
+    listed = hash_video_file(videos / "pattern-sd-grey-bar.mp4")
+    lst = tmp_path / "l.jsonl"
+    lst.write_text(json.dumps({"signal_type": "vpdq", "value": listed.vpdq.to_compact(), "entry_id": "pattern"}) + "\n")
+    assert runner.invoke(app, ["lists", "import", "v", str(lst), "-f", "jsonl", "--create"], env=env).exit_code == 0
+    r = runner.invoke(app, ["scan", str(path), "--fast", "--no-progress"], env=env)
+    assert r.exit_code == 1, r.stderr
+    row = json.loads(r.stdout.splitlines()[0])
+    assert row["matched"] is True and row["matches"][0]["entry_id"] == "pattern"

@@ -228,7 +228,7 @@ def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
 
 @dataclass
 class _Wanted:
-    """The next sample time, in stream ticks, that :meth:`VideoReader._seeking_decode` must reach."""
+    """The next sample time, in stream ticks, that :meth:`VideoReader._fast_decode` must reach."""
 
     next_pts: int | None = None
 
@@ -359,8 +359,9 @@ class VideoReader:
         ``max_side`` (of :meth:`frames` and :meth:`luma_frames`) scales frames down (area interpolation) so that
         neither side exceeds it — PDQ reduces to 64×64 anyway, and converting fewer pixels is most of the
         per-frame cost. ``fast`` trades fidelity for speed when sampling: the decoder skips the deblocking
-        filter and frames no other frame refers to (a sampled frame may then be a few frames later than the
-        exact multiple). ``threads`` > 1 lets FFmpeg decode in parallel (less wall time, not less CPU).
+        filter, the frames no other frame refers to before each sample time, and the packets no sample needs;
+        the frames sampled are the same as without ``fast``, their pixels differ slightly (no deblocking).
+        ``threads`` > 1 lets FFmpeg decode in parallel (less wall time, not less CPU).
         ``keyframes`` decodes only key (intra) frames — an order of magnitude less work, but the sampling rate
         can then be no finer than the keyframe interval (often 2 s or more), so it is a different, sparser
         sampling, not a faster 1 frame/s (docs/video.md).
@@ -379,7 +380,7 @@ class VideoReader:
             ctx.skip_frame = "NONKEY"
         elif skipping:
             ctx.options = {"skip_loop_filter": "all"}
-            ctx.skip_frame = "NONREF"
+            ctx.skip_frame = "NONREF"  # _fast_decode narrows this to the frames before each sample time
         # Timestamps are kept as integer ticks of the stream's time base: exact, and cheap per frame (Fraction
         # arithmetic runs only for the frames we keep).
         time_base = Fraction(stream.time_base or Fraction(1, 1_000_000))
@@ -392,14 +393,11 @@ class VideoReader:
         last: int | None = None
         next_target = 0
         decoded = sampled = 0
-        # Fast sampling also skips whole stretches of packets: once a sample is taken, packets up to the keyframe
-        # that precedes the next sample time are never decoded (their frames could not be output anyway).
+        # Fast sampling decodes only what the samples need (see _fast_decode); FFmpeg hands a changed skip_frame
+        # to its frame threads with each packet, so this holds with threads too.
         want = _Wanted()
-        source = (
-            self._seeking_decode(stream, want)
-            if skipping and not keyframes and self._container_kind != "gif"
-            else self._av.decode(stream)
-        )
+        fast_path = skipping and not keyframes and self._container_kind != "gif"
+        source = self._fast_decode(stream, want) if fast_path else self._av.decode(stream)
         try:
             for frame in source:
                 self._check_time()
@@ -465,25 +463,40 @@ class VideoReader:
             raise VideoDecodeError(f"cannot read the video's packets: {exc}") from exc
         return sorted(keys) or None
 
-    def _seeking_decode(self, stream: av.video.stream.VideoStream, want: _Wanted) -> Iterator[av.VideoFrame]:
-        """Decode like ``container.decode(stream)`` but skip the packets between the last sample taken and the
-        keyframe at or before the next sample time (``want.next_pts``, kept up to date by the caller). Keyframes
-        restart decoding, so the frames that are output are exactly those a full decode would output."""
-        keys = self._keyframe_pts(stream)
-        if keys is None:
-            yield from self._av.decode(stream)
-            return
+    def _fast_decode(
+        self, stream: av.video.stream.VideoStream, want: _Wanted, *, jump: bool = True
+    ) -> Iterator[av.VideoFrame]:
+        """Decode like ``container.decode(stream)``, for fast sampling, doing only the work the samples need.
+
+        ``want.next_pts`` (the next sample time, kept up to date by the caller) drives two savings:
+
+        * non-reference frames whose timestamp is before the next sample time are skipped (no other frame needs
+          them and none of them can be the sample); from that time on every frame is decoded, so the sample is
+          the very frame a full decode takes, not a later reference frame;
+        * with ``jump``, the packets between the last sample and the keyframe at or before the next sample time
+          are not decoded at all (keyframes restart decoding, so later frames do not change).
+
+        Without timestamps on every packet there is no keyframe index and no jumping; packets without a timestamp
+        are decoded in full.
+        """
+        keys = self._keyframe_pts(stream) if jump else None
         ctx = stream.codec_context
         current_key: int | None = None
+        skip = ctx.skip_frame
         for packet in self._av.demux(stream):
-            if packet.pts is not None and want.next_pts is not None:
+            pts = packet.pts
+            if keys is not None and pts is not None and want.next_pts is not None:
                 i = bisect.bisect_right(keys, want.next_pts) - 1
                 jump_to = keys[i] if i >= 0 else None
                 ahead = jump_to is not None and current_key is not None and jump_to > current_key
-                if ahead and not (packet.is_keyframe and jump_to is not None and packet.pts >= jump_to):
+                if ahead and not (packet.is_keyframe and jump_to is not None and pts >= jump_to):
                     continue  # not needed: the next sample is reached from a later keyframe
-            if packet.is_keyframe and packet.pts is not None:
-                current_key = int(packet.pts)
+            if packet.is_keyframe and pts is not None:
+                current_key = int(pts)
+            before_sample = pts is not None and want.next_pts is not None and pts < want.next_pts
+            wanted: Literal["NONREF", "DEFAULT"] = "NONREF" if before_sample else "DEFAULT"
+            if wanted != skip:
+                ctx.skip_frame = skip = wanted
             yield from ctx.decode(packet)  # demux ends with an empty packet, which flushes the decoder
 
     @staticmethod

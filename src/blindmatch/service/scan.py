@@ -55,7 +55,7 @@ def scan_file(
     limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> ScanResult:
     if is_video_file(path):
-        return _scan_video(path, matcher, lists)
+        return _scan_video(path, matcher, lists, fast=fast)
     try:
         h = hash_file(path, fast=fast, dihedral=dihedral, limits=limits)
     except MediaError as exc:
@@ -78,9 +78,9 @@ def scan_file(
     return ScanResult(str(path), record, bool(matches), False)
 
 
-def _scan_video(path: Path, matcher: Matcher, lists: list[str] | None) -> ScanResult:
+def _scan_video(path: Path, matcher: Matcher, lists: list[str] | None, *, fast: bool = False) -> ScanResult:
     try:
-        v = hash_video_file(path, seconds_per_frame=VIDEO_SECONDS_PER_FRAME)
+        v = hash_video_file(path, seconds_per_frame=VIDEO_SECONDS_PER_FRAME, fast=fast)
     except MediaError as exc:
         return ScanResult(str(path), {"path": str(path), "error": f"{type(exc).__name__}: {exc}"}, False, True)
     results = [
