@@ -69,11 +69,8 @@ def test_video_vouchers_match_listed_videos_once_each(
         exact = voucher_frames(path, svc.config.item_hashes, fast=False)
         assert [f.hash for f in exact] == representative_frames(vpdq[name], svc.config.item_hashes)
         assert 1 <= len(frames) == len(exact) <= svc.config.item_hashes
-        # Fast frames are sampled a frame or two later and hashed from the luma plane: mostly within a few bits
-        # of the reference-exact frames, but in a fast pan one of four can land 40+ bits away (measured:
-        # chair-22 grey/sepia/small logo), which the relay's rule (half of the sampled frames) absorbs.
-        close = [min(hamming_distance(f.hash, g.pdq) for g in vpdq[name].frames) <= 31 for f in frames]
-        assert 2 * sum(close) >= len(close) + 1, close
+        # Fast hashing takes the same frames (no deblocking, luma plane): within a few bits (measured ≤ 12).
+        assert all(hamming_distance(f.hash, e.hash) <= 16 for f, e in zip(frames, exact, strict=True))
         return client.make_item_voucher([(f.hash_bytes, f.margins) for f in frames])
 
     # unlisted videos never open; chair-19 (another cut, only 1 of 4 sampled frames near the listed chair: the

@@ -62,8 +62,8 @@ def run_private_video_eval(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Run every (listed, query) pair; ``client_fast`` makes the *client* hash its videos with ``fast=True``
-    (luma plane, skipped non-reference frames: several times less CPU) while the list and the plaintext verdict
-    keep the reference-exact hashing, which is how a deployment would mix them."""
+    (luma plane, no deblocking, only the frames the samples need: several times less CPU) while the list and the
+    plaintext verdict keep the reference-exact hashing, which is how a deployment would mix them."""
     paths = sorted(p for p in videos_dir.glob("*") if p.suffix.lower() in {".mp4", ".mov", ".webm", ".mkv", ".avi"})
     if not paths:
         raise EvalError(f"no sample videos in {videos_dir}")
@@ -171,7 +171,7 @@ def run_private_video_eval(
         headlines=[
             f"{len(names)} sample videos, every (listed, query) pair: {len(pairs)} pairs, "
             f"{frames_per_voucher} frames per voucher; client hashing: "
-            + ("fast (luma plane, reference frames only)" if client_fast else "reference-exact, like the list"),
+            + ("fast (same frames, no deblocking, luma plane)" if client_fast else "reference-exact, like the list"),
             f"plaintext vPDQ matches: {len(plaintext)}; verified privately: {data['private_verified_of_plaintext']}",
             f"non-matching pairs: {len(others)}; outer layer opened: {data['non_matching_opened']}; "
             f"verified (false match): {data['non_matching_verified']}",

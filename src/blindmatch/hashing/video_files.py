@@ -61,8 +61,8 @@ def hash_video_file(
 ) -> VideoFileHashes:
     """vPDQ (one frame per second by default; ``None`` = every frame) and MD5/SHA-1/SHA-256 of the bytes.
 
-    ``fast`` uses :func:`hash_video`'s fast path (luma plane, reference frames only; ~2 bits from the exact
-    frames) — for uploads and scans, not for building list entries."""
+    ``fast`` uses :func:`hash_video`'s fast path (the same frames without deblocking, from the luma plane;
+    ~2 bits from the exact hashes) — for uploads and scans, not for building list entries."""
     vpdq = hash_video(Path(path), seconds_per_frame=seconds_per_frame, limits=limits, fast=fast)
     exact = exact_hashes_of_file(path)
     return VideoFileHashes(str(path), vpdq, exact.md5, exact.sha1, exact.sha256, exact.size)
