@@ -226,6 +226,11 @@ def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
     return float(value * time_base)
 
 
+def _check_max_side(max_side: int | None) -> None:
+    if max_side is not None and max_side < 8:
+        raise ValueError(f"max_side must be at least 8, got {max_side}")
+
+
 @dataclass
 class _Wanted:
     """The next sample time, in stream ticks, that :meth:`VideoReader._fast_decode` must reach."""
@@ -315,8 +320,7 @@ class VideoReader:
         keyframes: bool = False,
     ) -> Iterator[VideoFrame]:
         """RGB frames sampled as :meth:`_sampled` describes (see there for every argument)."""
-        if max_side is not None and max_side < 8:
-            raise ValueError(f"max_side must be at least 8, got {max_side}")
+        _check_max_side(max_side)
         for index, t, rgb in self._sampled(
             lambda f: self._to_rgb(f, max_side), seconds_per_frame, fast=fast, threads=threads, keyframes=keyframes
         ):
@@ -336,8 +340,7 @@ class VideoReader:
         RGB, high bit depth). Why: for PDQ, converting a 720p frame to RGB and computing its luma again costs
         more than decoding it; the Y plane is that luma already, up to the limited-range scaling (see
         :class:`LumaFrame`) and rounding."""
-        if max_side is not None and max_side < 8:
-            raise ValueError(f"max_side must be at least 8, got {max_side}")
+        _check_max_side(max_side)
         for index, t, frame in self._sampled(
             lambda f: self._to_luma(f, max_side), seconds_per_frame, fast=fast, threads=threads, keyframes=keyframes
         ):

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Literal
 
 import uvicorn
 from starlette.applications import Starlette
@@ -231,7 +232,15 @@ class FakeCyberTipline:
         return self._late(fault, self._answer(SUCCESS, "Success", report_id=report_id))
 
     async def _finish(self, request: Request) -> Response:
-        early, fault = await self._guard("finish", request)
+        return await self._close_report("finish", request)
+
+    async def _retract(self, request: Request) -> Response:
+        return await self._close_report("retract", request)
+
+    async def _close_report(self, endpoint: Literal["finish", "retract"], request: Request) -> Response:
+        """``finish`` and ``retract`` both end an open report: one marks it finished and lists its files, the
+        other withdraws it."""
+        early, fault = await self._guard(endpoint, request)
         if early is not None:
             return early
         report_id = str((await request.form()).get("id") or "")
@@ -240,22 +249,12 @@ class FakeCyberTipline:
             if report is None:
                 assert problem is not None
                 return problem
+            if endpoint == "retract":
+                report.retracted = True
+                return self._late(fault, self._answer(SUCCESS, "Success", report_id=report_id))
             report.finished = True
             file_ids = list(report.files)
         return self._late(fault, self._xml(build_done_response_xml(report_id, file_ids)))
-
-    async def _retract(self, request: Request) -> Response:
-        early, fault = await self._guard("retract", request)
-        if early is not None:
-            return early
-        report_id = str((await request.form()).get("id") or "")
-        with self._lock:
-            report, problem = self._open_report(report_id)
-            if report is None:
-                assert problem is not None
-                return problem
-            report.retracted = True
-        return self._late(fault, self._answer(SUCCESS, "Success", report_id=report_id))
 
 
 @contextmanager
