@@ -27,11 +27,11 @@ class World:
     table: VerifiedTable
 
 
-def make_world(n: int = 50, signers: int = 2, k: int = 2, ways: int = 3) -> World:
+def make_world(n: int = 50, signers: int = 2, k: int = 2, ways: int = 3, load: float | None = None) -> World:
     scheme = ExactTokenScheme()
     listed = [os.urandom(32) for _ in range(n)]
     tokens = [t for h in listed for t in scheme.list_tokens(h)]
-    ct = CustodianTable.build(tokens, ways=ways)
+    ct = CustodianTable.build(tokens, ways=ways, load=load)
     keys = [Ed25519PrivateKey.generate() for _ in range(3)]
     signed = make_manifest(ct, list_id="test-list", list_version=1, scheme=scheme, signers=keys[:signers])
     blob = encode_table(signed, ct.slots)

@@ -329,9 +329,14 @@ def test_three_way_cuckoo_table_end_to_end() -> None:
         VoucherClient(table, scheme, ClientAccount.create("a", 2), CFG.__class__(threshold=2, cuckoo_ways=2))
 
 
-def test_server_cannot_tell_which_cuckoo_position_matched(world: World) -> None:
+def test_server_cannot_tell_which_cuckoo_position_matched() -> None:
     """Wraps are shuffled: over many matching tokens the opening wrap sits at either index about equally often,
-    although the table itself places most tokens at their first position."""
+    although the table itself places most tokens at their first position.
+
+    The table is built at load 0.3, where the skew is certain (in 300 builds of 40 tokens, 26..39 sat at their
+    first position); at the default load 0.85 the random walk spreads tokens out and 4 % of builds had no skew
+    left to hide, which made the precondition below flaky."""
+    world = make_world(40, load=0.3)
     from blindmatch.privacy.group import Point
     from blindmatch.privacy.kdf import ITEM_KEY_BYTES, wrap_pad
     from blindmatch.privacy.table import cuckoo_positions
