@@ -93,6 +93,7 @@ def test_review_ban_appeal_export_in_chromium(
 ) -> None:
     from playwright.sync_api import Page, expect, sync_playwright
 
+    expect.set_options(timeout=20_000)  # the 5 s default is short for a loaded 2-core CI machine
     console, scan_case, threshold_case = seeded
     problems: list[str] = []
 

@@ -199,4 +199,6 @@ def test_probe_releases_the_gil() -> None:
     while worker.is_alive():
         counter += 1
     worker.join()
-    assert counter > rate * 0.05, f"{counter} iterations during a {single:.2f} s call (alone: {rate:.0f}/s)"
+    # Holding the GIL would allow at most one switch interval (5 ms) of loop: 0.005 * rate. A 0.02 bar keeps 4x
+    # above that while leaving room for a loaded CI machine that gives this thread a small share of a core.
+    assert counter > rate * 0.02, f"{counter} iterations during a {single:.2f} s call (alone: {rate:.0f}/s)"

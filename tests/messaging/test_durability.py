@@ -112,7 +112,10 @@ def test_sigkill_mid_conversation_loses_nothing_accepted(server: Server, tmp_pat
                     return
 
         task = asyncio.create_task(sender())
+        deadline = asyncio.get_running_loop().time() + 60
         while len(accepted) < 15:
+            assert not task.done(), f"the sender stopped after {len(accepted)} messages, before the kill"
+            assert asyncio.get_running_loop().time() < deadline, "15 messages were not accepted within 60 s"
             await asyncio.sleep(0.005)
         server.kill()  # SIGKILL while the sender is mid-stream
         await task

@@ -84,26 +84,32 @@ def _delta_world_once() -> tuple:
     w = make_world(40)
     scheme = ExactTokenScheme()
     base = w.custodian.root
+    before = dict(w.custodian.assignment)
     added = scheme.list_tokens(os.urandom(32))
     changes = w.custodian.update(added, w.tokens[:3], epoch=2)
+    after = w.custodian.assignment
+    moved = {i for i in set(before) | set(after) if before.get(i) != after.get(i)}
     signed = make_manifest(
         w.custodian, list_id="test-list", list_version=2, scheme=scheme, signers=w.keys[:2], previous_root=base
     )
-    return w, base, signed, changes, (set(w.tokens) - set(w.tokens[:3])) | set(added)
+    return w, base, signed, changes, (set(w.tokens) - set(w.tokens[:3])) | set(added), moved
 
 
 def test_delta_applies_and_matches_a_fresh_download() -> None:
-    w, base, signed, changes, tokens = _delta_world()
+    w, base, signed, changes, tokens, moved = _delta_world()
     updated = apply_delta(w.table, encode_delta(base, signed, changes), w.policy)
     fresh = verify_table(encode_table(signed, w.custodian.slots), w.policy)
     assert updated.slots == fresh.slots and updated.root == fresh.root
     assert w.table.root == base  # the old table object is untouched
-    assert len(changes) < 20  # only the changed slots (plus cover) travel
+    # only the slots whose token changed travel, plus as many cover slots: never a full table. (A fixed bound
+    # flaked: the eviction chain of one cuckoo insertion into a 48-slot table at load 0.85 is sometimes long.)
+    sent = {i for i, _ in changes}
+    assert moved <= sent and len(sent) <= 2 * len(moved) and len(sent) < w.table.manifest.table_size
     audit_table(updated, tokens, audit_package(w.custodian))
 
 
 def test_tampered_or_misapplied_delta_is_rejected() -> None:
-    w, base, signed, changes, _ = _delta_world()
+    w, base, signed, changes, _, _ = _delta_world()
     i, _slot = changes[0]
     bad = [(i, Point.random().raw), *changes[1:]]
     with pytest.raises(TableDeltaError, match="signed root"):
@@ -118,7 +124,7 @@ def test_tampered_or_misapplied_delta_is_rejected() -> None:
 
 
 def test_delta_that_does_not_name_its_predecessor_is_rejected() -> None:
-    w, _base, _signed, changes, _ = _delta_world()
+    w, _base, _signed, changes, _, _ = _delta_world()
     scheme = ExactTokenScheme()
     unchained = make_manifest(w.custodian, list_id="test-list", list_version=2, scheme=scheme, signers=w.keys[:2])
     with pytest.raises(TableDeltaError, match="predecessor"):

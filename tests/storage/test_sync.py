@@ -310,9 +310,10 @@ def test_ncmec_over_real_http_on_localhost(store: ListStore) -> None:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        for _ in range(200):
-            if server.started:
-                break
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the test's NCMEC stand-in did not start within 20 s")
             time.sleep(0.02)
         adapter = NcmecAdapter(
             f"http://127.0.0.1:{port}/npo", "user", "secret", now=lambda: datetime(2026, 2, 1, tzinfo=UTC)
