@@ -1,4 +1,4 @@
-"""CLI for moderation: ``audit verify``, ``staff create``, ``moderation ingest``, ``moderation purge``.
+"""CLI for moderation: ``audit verify|checkpoint|public-key``, ``staff create``, ``moderation ingest|purge``.
 
 Three typer sub-apps for ``cli.py`` to register: ``audit_app`` as ``audit``, ``staff_app`` as ``staff`` and
 ``moderation_app`` as ``moderation``. Each command opens the service on the configured data directory and
@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -57,27 +58,109 @@ def _fail(message: str) -> None:
     raise typer.Exit(EXIT_ERROR)
 
 
+def _read_checkpoints(paths: list[Path]) -> list[Any]:
+    """Checkpoints from files holding one JSON object each, or JSON Lines (one per line, as a holder appends)."""
+    from blindmatch.moderation.checkpoint import CheckpointError, parse_checkpoint
+
+    out = []
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read checkpoint file {path}: {exc}")
+        try:
+            whole = json.loads(text)
+            objects = [whole] if isinstance(whole, dict) else None
+        except ValueError:
+            objects = None
+        if objects is None:
+            objects = []
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        objects.append(json.loads(line))
+                    except ValueError:
+                        _fail(f"{path}:{n}: not a JSON checkpoint")
+        for obj in objects:
+            try:
+                out.append(parse_checkpoint(obj))
+            except CheckpointError as exc:
+                _fail(f"{path}: {exc}")
+    return out
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check every link of the audit chain and the signed head anchor; exit 1 naming the first bad record."""
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(help="A file of held checkpoints (JSON, or JSON Lines); repeatable. Each must be in the log."),
+    ] = None,
+    public_key: Annotated[
+        str | None, typer.Option(help="The published checkpoint key (hex); default: this service's own.")
+    ] = None,
+) -> None:
+    """Check every link of the audit chain and the signed head anchor, and that the log still holds every given
+    checkpoint; exit 1 naming the first problem."""
+    from blindmatch.moderation.checkpoint import public_key_from_hex
+    from blindmatch.moderation.errors import ModerationError
+
+    found: list[dict[str, Any]] = []
+    try:
+        key = public_key_from_hex(public_key) if public_key else None
+        held = _read_checkpoints(checkpoint or [])
+        if held or key is not None:
+            result, checks = _service().audit_verify_checkpoints(held, key)
+            found = [
+                {"at": c.checkpoint.at, "head": c.checkpoint.head, "seq": c.seq, "ok": c.problem is None}
+                for c in checks
+            ]
+        else:
+            result = _service().audit_verify()
+    except ModerationError as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    report: dict[str, Any] = {
+        "ok": result.ok,
+        "records": result.records,
+        "last_seq": result.last_seq,
+        "first_bad_seq": result.first_bad_seq,
+        "problem": result.problem.value if result.problem else None,
+        "message": result.message,
+    }
+    if checkpoint:
+        report["checkpoints"] = found
+    _emit(report)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[Path | None, typer.Option(help="Also append the checkpoint to this JSON Lines file.")] = None,
+) -> None:
+    """Sign the log's current head for publication (run it on a schedule; give the output to outside holders).
+    It carries no record count, only the time and the head hash; its issue is itself audited."""
     from blindmatch.moderation.errors import ModerationError
 
     try:
-        result = _service().audit_verify()
+        cp = _service().audit_checkpoint("operator")
     except ModerationError as exc:
         _fail(f"{type(exc).__name__}: {exc}")
-    _emit(
-        {
-            "ok": result.ok,
-            "records": result.records,
-            "last_seq": result.last_seq,
-            "first_bad_seq": result.first_bad_seq,
-            "problem": result.problem.value if result.problem else None,
-            "message": result.message,
-        }
-    )
-    if not result.ok:
-        raise typer.Exit(EXIT_FAILED)
+    line = json.dumps(cp.to_json(), separators=(",", ":"))
+    if out is not None:
+        with out.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+    sys.stdout.write(line + "\n")
+
+
+@audit_app.command("public-key")
+def audit_public_key() -> None:
+    """The Ed25519 public key (hex) and key id that verify this service's checkpoints: publish it once."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from blindmatch.moderation.checkpoint import key_id
+
+    key = _service().audit_checkpoint_key()
+    _emit({"public_key": key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex(), "key_id": key_id(key)})
 
 
 @staff_app.command("create")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -193,6 +194,32 @@ def test_supervisor_and_admin_see_the_audit_log(console: Console, case_id: int) 
         assert r.status_code == 200
         assert "Hash chain intact" in r.text
         assert f"case:{case_id}" in r.text and "staff_create" in r.text and "login" in r.text
+
+
+def test_admin_signs_a_checkpoint_that_verifies_and_supervisors_only_see_the_key(
+    console: Console, case_id: int
+) -> None:
+    from blindmatch.moderation.checkpoint import parse_checkpoint, public_key_from_hex
+
+    sue = console.client()
+    sue_csrf = login(sue, "sue")
+    page = sue.get("/console/audit").text
+    key = re.search(r'id="checkpoint-key">([0-9a-f]{64})<', page)
+    assert key is not None and "Sign a checkpoint now" not in page
+    assert sue.post("/console/audit/checkpoint", data={"csrf_token": sue_csrf}).status_code == 403
+    ada = console.client()
+    ada_csrf = login(ada, "ada")
+    assert "Sign a checkpoint now" in ada.get("/console/audit").text
+    assert ada.post("/console/audit/checkpoint", data={"csrf_token": "wrong"}).status_code == 403
+    r = ada.post("/console/audit/checkpoint", data={"csrf_token": ada_csrf})
+    assert r.status_code == 200, r.text
+    shown = re.search(r'<pre class="mono" id="checkpoint-json">([^<]+)</pre>', r.text)
+    assert shown is not None
+    cp = parse_checkpoint(json.loads(shown.group(1).replace("&#34;", '"')))
+    result, found = console.moderation.audit_verify_checkpoints([cp], public_key_from_hex(key.group(1)))
+    assert result.ok and found[0].seq is not None
+    last = console.moderation.audit_records(after=found[0].seq or 0)
+    assert [(x.actor, x.action) for x in last] == [("ada", "audit.checkpoint")]
 
 
 # ----------------------------------------------------------------------------------------------- queue

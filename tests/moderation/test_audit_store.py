@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -134,3 +135,98 @@ def test_concurrent_appenders_never_fork_the_chain(env: Env) -> None:
     assert seqs == list(range(1, workers * per_worker + 1))
     for s in services:
         s.db.dispose()
+
+
+# ---- held checkpoints: what stops someone holding the database AND the server's files
+
+
+def _rewrite_with_every_key(env: Env, from_seq: int, keep: int | None = None) -> None:
+    """The strongest attacker the anchor cannot stop: edit record ``from_seq`` (and drop records after ``keep``),
+    re-chain everything after it, move the head row and re-sign the anchor with the key from the data directory."""
+    from blindmatch.moderation.audit import make_record, sign_anchor
+
+    with env.db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT seq, at, actor, action, subject, details FROM mod_audit ORDER BY seq")).all()
+    if keep is not None:
+        _sql(env, "DELETE FROM mod_audit WHERE seq > :k", k=keep)
+        rows = rows[:keep]
+    prev = None
+    for r in rows:
+        details = json.loads(r.details)
+        if r.seq == from_seq:
+            details = {**details, "note": "rewritten"}
+        rec = make_record(prev, at=r.at, actor=r.actor, action=r.action, subject=r.subject, details=details)
+        _sql(
+            env,
+            "UPDATE mod_audit SET details = :d, prev_hash = :p, hash = :h WHERE seq = :s",
+            d=json.dumps(rec.details, sort_keys=True),
+            p=rec.prev_hash,
+            h=rec.hash,
+            s=rec.seq,
+        )
+        prev = (rec.seq, rec.hash)
+    assert prev is not None
+    _sql(env, "UPDATE mod_audit_head SET seq = :s, hash = :h WHERE id = 1", s=prev[0], h=prev[1])
+    moddir = env.data_dir / "moderation"
+    anchor = sign_anchor((moddir / "audit-anchor.key").read_bytes(), *prev)
+    (moddir / "audit-anchor.json").write_text(json.dumps(anchor.to_json()))
+
+
+def test_a_full_rewrite_passes_the_anchor_but_not_a_held_checkpoint(env: Env) -> None:
+    _fill(env, 4)
+    held = env.svc.audit_checkpoint()
+    last = env.svc.audit_records(after=4)
+    assert [(r.action, r.details["head"]) for r in last] == [("audit.checkpoint", held.head)]  # issue is audited
+    _fill(env, 3)
+    result, found = env.svc.audit_verify_checkpoints([held])
+    assert result.ok and found[0].seq == 4, result
+    _rewrite_with_every_key(env, from_seq=2)
+    assert env.svc.audit_verify().ok  # the limit of the anchor, as docs/moderation.md says
+    result, found = env.svc.audit_verify_checkpoints([held])
+    assert (result.ok, result.problem) == (False, AuditProblem.CHECKPOINT_MISSING) and found[0].seq is None
+
+
+def test_cutting_the_log_back_before_a_checkpoint_is_caught(env: Env) -> None:
+    _fill(env, 3)
+    early = env.svc.audit_checkpoint()
+    _fill(env, 3)
+    env.clock.advance(hours=1)
+    late = env.svc.audit_checkpoint()
+    assert env.svc.audit_verify_checkpoints([late, early])[0].ok
+    _rewrite_with_every_key(env, from_seq=99, keep=5)  # cut after record 5 (the late checkpoint's head is record 7)
+    assert env.svc.audit_verify().ok
+    result, found = env.svc.audit_verify_checkpoints([late, early])
+    assert result.problem is AuditProblem.CHECKPOINT_MISSING and [f.seq for f in found] == [None, 3]
+
+
+def test_cli_checkpoint_public_key_and_verify(env: Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _fill(env, 3)
+    monkeypatch.setenv("BLINDMATCH_DATA_DIR", str(env.data_dir))
+    monkeypatch.setenv("BLINDMATCH_DATABASE_URL", env.db.url.render_as_string(hide_password=False))
+    held = tmp_path / "held.jsonl"
+    runner = CliRunner()
+    first = runner.invoke(audit_app, ["checkpoint", "--out", str(held)])
+    assert first.exit_code == 0, first.output
+    _fill(env, 2)
+    assert runner.invoke(audit_app, ["checkpoint", "--out", str(held)]).exit_code == 0
+    assert len(held.read_text().splitlines()) == 2 and json.loads(first.stdout) == json.loads(
+        held.read_text().split()[0]
+    )
+    key = json.loads(runner.invoke(audit_app, ["public-key"]).stdout)
+    assert len(key["public_key"]) == 64 and key["key_id"] == json.loads(first.stdout)["key_id"]
+    ok = runner.invoke(audit_app, ["verify", "--checkpoint", str(held), "--public-key", key["public_key"]])
+    assert ok.exit_code == 0, ok.output
+    assert [c["seq"] for c in json.loads(ok.stdout)["checkpoints"]] == [3, 6]
+    foreign = runner.invoke(audit_app, ["verify", "--checkpoint", str(held), "--public-key", "ab" * 32])
+    assert foreign.exit_code == 1 and json.loads(foreign.stdout)["problem"] == "checkpoint-signature"
+    _rewrite_with_every_key(env, from_seq=1)
+    assert runner.invoke(audit_app, ["verify"]).exit_code == 0
+    bad = runner.invoke(audit_app, ["verify", "--checkpoint", str(held)])
+    assert bad.exit_code == 1 and json.loads(bad.stdout)["problem"] == "checkpoint-missing"
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"v": 1, "head": "00"}\nnot json\n')
+    err = runner.invoke(audit_app, ["verify", "--checkpoint", str(broken)])
+    assert err.exit_code == 2 and "not a JSON checkpoint" in err.stderr
+    broken.write_text(json.dumps({"v": 1, "head": "00"}))
+    err = runner.invoke(audit_app, ["verify", "--checkpoint", str(broken)])
+    assert err.exit_code == 2 and "exactly the fields" in err.stderr

@@ -50,6 +50,10 @@ class AuditProblem(StrEnum):
     REORDERED = "reordered"  # a record sits at a position it was not written at
     TRUNCATED = "truncated"  # the newest records were removed (the anchor names a later record)
     ANCHOR = "anchor"  # the head anchor is missing, unreadable or not authentic
+    # held checkpoints (blindmatch.moderation.checkpoint):
+    CHECKPOINT_SIGNATURE = "checkpoint-signature"  # not signed by the service's checkpoint key
+    CHECKPOINT_MISSING = "checkpoint-missing"  # its head is not in the log: rewritten or cut off since
+    CHECKPOINT_ORDER = "checkpoint-order"  # a later checkpoint sits before an earlier one: rolled back, regrown
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ class Permission(StrEnum):
     MANAGE_STAFF = "manage_staff"
     DESTROY = "destroy"
     PURGE = "purge"
+    CHECKPOINT = "checkpoint"  # sign the audit log's head for publication
 
 
 _REVIEWER = frozenset({Permission.VIEW_QUEUE, Permission.REVEAL, Permission.DECIDE, Permission.ENFORCE})
@@ -44,7 +45,7 @@ _SUPERVISOR = _REVIEWER | {
     Permission.EXPORT,
     Permission.VIEW_AUDIT,
 }
-_ADMIN = _SUPERVISOR | {Permission.MANAGE_STAFF, Permission.DESTROY, Permission.PURGE}
+_ADMIN = _SUPERVISOR | {Permission.MANAGE_STAFF, Permission.DESTROY, Permission.PURGE, Permission.CHECKPOINT}
 
 #: Role -> the permissions it grants.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {

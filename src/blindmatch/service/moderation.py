@@ -21,20 +21,21 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from blindmatch.messaging.crypto.reports import verify_report
 from blindmatch.messaging.errors import ReportError
 from blindmatch.messaging.relay import RelayKeys, RelayRequestError
-from blindmatch.moderation.audit import AuditRecord, AuditVerification
+from blindmatch.moderation.audit import GENESIS, AuditRecord, AuditVerification, verify_chain
 from blindmatch.moderation.cases import (
     OPEN_STATES,
     CaseSource,
@@ -45,6 +46,7 @@ from blindmatch.moderation.cases import (
     priority_for,
     transition,
 )
+from blindmatch.moderation.checkpoint import AuditCheckpoint, CheckpointResult, sign_checkpoint, verify_checkpoints
 from blindmatch.moderation.enforcement import (
     APPEAL_WINDOW,
     ActionKind,
@@ -106,7 +108,7 @@ from blindmatch.service.detection import ThresholdEventRow
 from blindmatch.service.moderation_audit import AuditLog
 from blindmatch.service.moderation_config import ModerationConfig, check_password, hash_password
 from blindmatch.service.moderation_intake import CaseDraft, draft_from_report, draft_from_scan, draft_from_threshold
-from blindmatch.service.moderation_keys import AnchorStore, load_evidence_ring
+from blindmatch.service.moderation_keys import AnchorStore, load_checkpoint_key, load_evidence_ring
 from blindmatch.service.moderation_media import blurred_preview, key_frame_sheet, placeholder_preview
 from blindmatch.service.storage.database import Database
 from blindmatch.service.storage.moderation import (
@@ -1082,6 +1084,29 @@ class ModerationService:
         (the CLI, run by the operator, passes none)."""
         self._may_read_audit(staff)
         return self.log.verify()
+
+    def audit_checkpoint_key(self) -> Ed25519PublicKey:
+        """The public key that verifies this service's audit checkpoints (publish it once)."""
+        return load_checkpoint_key(self.directory).public_key()
+
+    def audit_checkpoint(self, actor: str = "system") -> AuditCheckpoint:
+        """Sign the log's current head for publication (``moderation/checkpoint.py``), and record in the log that
+        a checkpoint of that head was issued. Meant for a scheduled job whose output goes to outside holders."""
+        key = load_checkpoint_key(self.directory)
+        with self._tx() as tx:
+            head = tx.head.hash if tx.head.seq else GENESIS
+            checkpoint = sign_checkpoint(key, head, tx.now)
+            tx.audit(actor[:64], "audit.checkpoint", "audit", {"head": head, "key_id": checkpoint.key_id})
+        return checkpoint
+
+    def audit_verify_checkpoints(
+        self, checkpoints: Sequence[AuditCheckpoint], public_key: Ed25519PublicKey | None = None
+    ) -> tuple[AuditVerification, list[CheckpointResult]]:
+        """Check the chain and the head anchor, then that the log still holds every checkpoint someone kept.
+        ``public_key`` defaults to this service's own; an outside auditor passes the key that was published."""
+        records = self.log.records()
+        chain = verify_chain(records, self.log.anchors.read(), self.log.anchors.key)
+        return verify_checkpoints(records, checkpoints, public_key or self.audit_checkpoint_key(), chain)
 
     def audit_records(self, *, after: int = 0, limit: int = 1000, staff: Staff | None = None) -> list[AuditRecord]:
         self._may_read_audit(staff)

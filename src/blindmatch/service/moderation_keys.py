@@ -1,4 +1,5 @@
-"""The moderation service's secrets on disk: the evidence key ring and the audit anchor (key and head file).
+"""The moderation service's secrets on disk: the evidence key ring, the audit anchor (key and head file) and the
+audit checkpoint signing key.
 
 All are files in ``data_dir/moderation/`` created with mode 0600 from the first byte (temporary file, then an
 atomic rename), so a half-written key is never read and no other local user can read one. The evidence key id is
@@ -13,12 +14,21 @@ import json
 import os
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from blindmatch.moderation.audit import HeadAnchor, sign_anchor
 from blindmatch.moderation.errors import AuditChainError, ModerationInputError
 from blindmatch.moderation.evidence import EvidenceKey, EvidenceKeyRing
 from blindmatch.service.secret_files import file_lock, write_secret
 
-__all__ = ["AnchorStore", "load_evidence_ring", "read_or_create_secret", "rotate_evidence_key", "write_secret"]
+__all__ = [
+    "AnchorStore",
+    "load_checkpoint_key",
+    "load_evidence_ring",
+    "read_or_create_secret",
+    "rotate_evidence_key",
+    "write_secret",
+]
 
 
 def read_or_create_secret(path: Path, size: int = 32) -> bytes:
@@ -83,3 +93,9 @@ class AnchorStore:
             if current is not None and current.seq >= seq:
                 return
             write_secret(self.path, json.dumps(sign_anchor(self.key, seq, head_hash).to_json()).encode())
+
+
+def load_checkpoint_key(directory: Path) -> Ed25519PrivateKey:
+    """``audit-checkpoint.key``: the Ed25519 seed that signs published audit checkpoints (created if absent).
+    Its public half is what holders of checkpoints verify with; publish it once, with the first checkpoint."""
+    return Ed25519PrivateKey.from_private_bytes(read_or_create_secret(directory / "audit-checkpoint.key"))

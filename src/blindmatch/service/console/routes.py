@@ -9,12 +9,15 @@ POST, which the facade records as a file view.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Annotated
 
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import APIRouter, Depends, Form, Request, Response
 
+from blindmatch.moderation.checkpoint import key_id
 from blindmatch.moderation.errors import ModerationError, ModerationInputError
 from blindmatch.moderation.roles import Permission
 from blindmatch.service.console.errors import ConsoleError
@@ -395,6 +398,32 @@ def audit(
 ) -> Response:
     if after < 0 or not 1 <= limit <= 1000:
         raise ModerationInputError("after must be >= 0 and limit between 1 and 1000")
+    return _audit_page(me, moderation, after, limit)
+
+
+def _audit_page(
+    me: LoggedIn, moderation: ModerationService, after: int, limit: int, checkpoint: str | None = None
+) -> Response:
     records = moderation.audit_records(after=after, limit=limit)
     verification = moderation.audit_verify()
-    return render("audit.html", page(me, records=records, verification=verification, after=after, limit=limit))
+    key = moderation.audit_checkpoint_key()
+    context = page(
+        me,
+        records=records,
+        verification=verification,
+        after=after,
+        limit=limit,
+        checkpoint_key=key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex(),
+        checkpoint_key_id=key_id(key),
+        checkpoint=checkpoint,
+    )
+    return render("audit.html", context, headers={"HX-Push-Url": "false"} if checkpoint else None)
+
+
+@router.post("/audit/checkpoint")
+def audit_checkpoint(me: CsrfSession, moderation: Moderation) -> Response:
+    """Sign the log's head for publication; the page shows the checkpoint to copy to outside holders."""
+    require(me, Permission.CHECKPOINT)
+    cp = moderation.audit_checkpoint(me.session.staff.username)
+    text = json.dumps(cp.to_json(), separators=(",", ":"))
+    return _audit_page(me, moderation, 0, 200, checkpoint=text)
