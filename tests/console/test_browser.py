@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from blindmatch.hashing.files import hash_bytes
+from blindmatch.moderation.checkpoint import parse_checkpoint
 from blindmatch.service.detection import ThresholdEventRow
 
 from .conftest import PASSWORD, Console, build_console, listed_image, scan_matches
@@ -389,6 +390,15 @@ def test_staff_hold_filing_transparency_in_chromium(
                 html_download.value.save_as(artifacts / html_download.value.suggested_filename)
                 assert "<svg" in (artifacts / f"transparency-{year}.html").read_text("utf-8")
                 expect(ada.get_by_role("heading", name=f"Transparency report {year}")).to_be_visible()
+
+                # ---- the admin signs an audit checkpoint to hand out; it verifies against the log
+                ada.get_by_role("link", name="Audit log").click()
+                ada.get_by_role("button", name="Sign a checkpoint now").click()
+                expect(ada.get_by_role("status").filter(has_text="Checkpoint signed")).to_be_visible()
+                held = parse_checkpoint(json.loads(ada.locator("#checkpoint-json").inner_text()))
+                shot(ada, "17-audit-checkpoint")
+                verified, found = console.moderation.audit_verify_checkpoints([held])
+                assert verified.ok and found[0].seq is not None
             finally:
                 browser.close()
     assert problems == [], problems
