@@ -651,16 +651,24 @@ def privacy_build_table(
     hashes: Annotated[Path | None, typer.Option(help="Or: a file of PDQ hashes, one per line.")] = None,
     scheme: Annotated[str, typer.Option(help="Token scheme: ranked (default), baseline or exact.")] = "ranked",
     ways: Annotated[int, typer.Option(help="Cuckoo hash functions: 3 (default, smaller table) or 2.")] = 3,
+    warn_filter: Annotated[
+        Path | None, typer.Option(help="Offer warn-before-send: write its filter here (publish it with the table).")
+    ] = None,
+    warn_key_out: Annotated[
+        Path | None, typer.Option(help="With --warn-filter: the new SECRET warn key, for the OPRF server only.")
+    ] = None,
 ) -> None:
     """Blind a list into a signed, auditable table (and the custodian's secret state)."""
     import os
 
     from blindmatch.privacy.api import build_table, custodian_to_bytes
     from blindmatch.privacy.errors import PrivacyError
-    from blindmatch.privacy.keyfiles import load_private_key
+    from blindmatch.privacy.keyfiles import load_private_key, write_new_warn_key
 
     if (list_name is None) == (hashes is None):
         _fail("give exactly one of --list or --hashes")
+    if (warn_filter is None) != (warn_key_out is None):
+        _fail("give both --warn-filter and --warn-key-out, or neither")
     if list_name is not None:
         store = _store()
         version = store.get_list(list_name).version
@@ -672,12 +680,21 @@ def privacy_build_table(
         version, list_id = 1, hashes.stem
     try:
         signers = [load_private_key(p) for p in signer]
+        warn_key = write_new_warn_key(warn_key_out) if warn_key_out is not None else None
         built = build_table(
-            values, _scheme(scheme), list_id=list_id, list_version=version, signers=signers, cuckoo_ways=ways
+            values,
+            _scheme(scheme),
+            list_id=list_id,
+            list_version=version,
+            signers=signers,
+            cuckoo_ways=ways,
+            warn_key=warn_key,
         )
     except (PrivacyError, ValueError) as exc:
         _fail(f"{type(exc).__name__}: {exc}")
     out.write_bytes(built.table_bytes)
+    if warn_filter is not None and built.warn is not None:
+        warn_filter.write_bytes(built.warn.filter_bytes)
     fd = os.open(custodian_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(custodian_to_bytes(built.custodian))
@@ -688,6 +705,7 @@ def privacy_build_table(
             "slots": built.signed.manifest.table_size,
             "bytes": len(built.table_bytes),
             "merkle_root": built.signed.manifest.merkle_root.hex(),
+            "warn_filter_bytes": len(built.warn.filter_bytes) if built.warn else None,
         }
     )
 

@@ -51,3 +51,33 @@ def test_build_verify_transparency_and_tamper(tmp_path: Path) -> None:
     bad.write_bytes(bytes(data))
     code, _, err = _run(tmp_path, "privacy", "verify-table", str(bad), "--trust", keys[0])
     assert code == 2 and "REJECTED" in err
+
+
+def test_build_table_with_warn_before_send(tmp_path: Path) -> None:
+    from blindmatch.privacy.api import verify_table
+    from blindmatch.privacy.keyfiles import load_public_key, load_warn_key
+    from blindmatch.privacy.oprf import OprfClient, OprfServer, warn_before_send
+    from blindmatch.privacy.tokens import default_scheme
+    from blindmatch.privacy.warn import WarnFilter
+
+    assert _run(tmp_path, "privacy", "keygen", str(tmp_path / "c1.pem"))[0] == 0
+    listed = [secrets.token_hex(32) for _ in range(12)]
+    hashes = tmp_path / "hashes.txt"
+    hashes.write_text("\n".join(listed) + "\n")
+    table, cust, filt, wkey = (tmp_path / n for n in ("t.bmt", "c.bin", "t.bmw", "warn.key"))
+    common = ["privacy", "build-table", "--hashes", str(hashes), "--signer", str(tmp_path / "c1.pem"),
+              "--out", str(table), "--custodian-out", str(cust)]  # fmt: skip
+    code, _, err = _run(tmp_path, *common, "--warn-filter", str(filt))
+    assert code == 2 and "both --warn-filter and --warn-key-out" in err
+    code, out, err = _run(tmp_path, *common, "--warn-filter", str(filt), "--warn-key-out", str(wkey))
+    assert code == 0, err
+    assert json.loads(out)["warn_filter_bytes"] == filt.stat().st_size and (wkey.stat().st_mode & 0o777) == 0o600
+    code, out, _ = _run(tmp_path, "privacy", "transparency", str(table))
+    assert code == 0 and "warn mode:     L_w " in out
+    code, _, err = _run(tmp_path, *common, "--warn-filter", str(filt), "--warn-key-out", str(wkey))
+    assert code == 2 and "refusing to overwrite" in err
+    verified = verify_table(table.read_bytes(), [load_public_key(str(tmp_path / "c1.pem"))])
+    client = OprfClient(WarnFilter.verify(filt.read_bytes(), verified.manifest), default_scheme())
+    server = OprfServer(load_warn_key(wkey))
+    assert warn_before_send(client, lambda r: server.evaluate("a", r), bytes.fromhex(listed[5]))
+    assert not warn_before_send(client, lambda r: server.evaluate("a", r), secrets.token_bytes(32))

@@ -22,6 +22,7 @@ from .published import VerifiedTable, encode_delta, encode_table, make_manifest
 from .published import verify_table as _verify_table
 from .scheme import TokenScheme
 from .table import CustodianTable
+from .warn import WarnPublication, build_warn_filter
 
 __all__ = [
     "BuiltTable",
@@ -31,6 +32,7 @@ __all__ = [
     "transparency",
     "update_table",
     "verify_table",
+    "warn_filter_for",
 ]
 
 
@@ -39,6 +41,7 @@ class BuiltTable:
     custodian: CustodianTable
     signed: SignedManifest
     table_bytes: bytes
+    warn: WarnPublication | None = None  # the warn filter to publish next to the table (warn-before-send lists)
 
     def audit_package(self) -> AuditPackage:
         return audit_package(self.custodian)
@@ -61,14 +64,20 @@ def build_table(
     signers: Sequence[Ed25519PrivateKey],
     load: float | None = None,
     cuckoo_ways: int = 3,
+    warn_key: Scalar | None = None,
 ) -> BuiltTable:
     """Blind a list (hex PDQ hashes) into a signed, publishable table (bytes for :func:`verify_table`).
 
-    ``cuckoo_ways`` 2 (default) or 3: three hash functions fill ~85 % of the slots instead of 45 % (table about
-    half the size) but every voucher token then carries three wraps (+40 bytes) and costs one more client mult."""
+    ``cuckoo_ways`` 3 (default) or 2: three hash functions fill ~85 % of the slots instead of 45 % (table about
+    half the size) but every voucher token then carries three wraps (+24 bytes) and costs one more client mult.
+    ``warn_key`` (a key of its own, never α) also builds the warn-before-send filter and names it in the manifest.
+    """
     custodian = CustodianTable.build(_list_tokens(scheme, pdq_hashes), load=load, ways=cuckoo_ways)
-    signed = make_manifest(custodian, list_id=list_id, list_version=list_version, scheme=scheme, signers=signers)
-    return BuiltTable(custodian, signed, encode_table(signed, custodian.slots))
+    warn = warn_filter_for(custodian, warn_key) if warn_key is not None else None
+    signed = make_manifest(
+        custodian, list_id=list_id, list_version=list_version, scheme=scheme, signers=signers, warn=warn
+    )
+    return BuiltTable(custodian, signed, encode_table(signed, custodian.slots), warn)
 
 
 def update_table(
@@ -80,14 +89,28 @@ def update_table(
     list_id: str,
     list_version: int,
     signers: Sequence[Ed25519PrivateKey],
+    warn_key: Scalar | None = None,
 ) -> tuple[bytes, bytes]:
-    """Apply list changes to ``custodian`` (in place); return ``(delta bytes, full new table bytes)``."""
+    """Apply list changes to ``custodian`` (in place); return ``(delta bytes, full new table bytes)``.
+    With ``warn_key`` the new version keeps warn-before-send: rebuild its filter with :func:`warn_filter_for`."""
     base = custodian.root
     changes = custodian.update(_list_tokens(scheme, added), _list_tokens(scheme, removed), epoch=list_version)
+    warn = warn_filter_for(custodian, warn_key) if warn_key is not None else None
     signed = make_manifest(
-        custodian, list_id=list_id, list_version=list_version, scheme=scheme, signers=signers, previous_root=base
+        custodian,
+        list_id=list_id,
+        list_version=list_version,
+        scheme=scheme,
+        signers=signers,
+        previous_root=base,
+        warn=warn,
     )
     return encode_delta(base, signed, changes), encode_table(signed, custodian.slots)
+
+
+def warn_filter_for(custodian: CustodianTable, warn_key: Scalar) -> WarnPublication:
+    """The warn filter of the custodian's current tokens (deterministic: the same tokens give the same file)."""
+    return build_warn_filter(warn_key, custodian.tokens())
 
 
 def verify_table(data: bytes, trusted_keys: Sequence[Ed25519PublicKey], threshold: int = 1) -> VerifiedTable:
@@ -115,6 +138,7 @@ def transparency(data: bytes, trusted_keys: Sequence[Ed25519PublicKey] = (), thr
         f"previous root: {m.previous_root.hex() or '-'}",
         f"L = alpha*G:   {m.lpub.hex()}",
         f"audit commit:  {m.audit_commitment.hex()}",
+        f"warn mode:     {f'L_w {m.warn_lpub.hex()}, filter {m.warn_filter.hex()}' if m.has_warn else 'off'}",
         f"created at:    {m.created_at}",
         f"signatures:    {', '.join(s.key_id for s in signed.signatures) or '-'}",
     ]

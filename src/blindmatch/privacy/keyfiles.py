@@ -1,4 +1,5 @@
-"""Reading and writing custodian signing keys (Ed25519, PEM) — the I/O edge of the table tools.
+"""Reading and writing custodian signing keys (Ed25519, PEM) and the warn-before-send key — the I/O edge of the
+table tools.
 
 Private keys are written with mode 0600 and never overwritten; public keys are accepted as PEM files or as 64 hex
 characters, so a user can paste the key fingerprint published by the custodian.
@@ -12,25 +13,53 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import PrivacyError
+from .errors import InvalidScalarError, PrivacyError
+from .group import Scalar
 
-__all__ = ["KeyFileError", "load_private_key", "load_public_key", "public_key_hex", "write_new_private_key"]
+__all__ = [
+    "KeyFileError",
+    "load_private_key",
+    "load_public_key",
+    "load_warn_key",
+    "public_key_hex",
+    "write_new_private_key",
+    "write_new_warn_key",
+]
 
 
 class KeyFileError(PrivacyError, ValueError):
     """A key file is missing, unreadable, of the wrong type, or would be overwritten."""
 
 
-def write_new_private_key(path: Path) -> Ed25519PrivateKey:
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+def _write_new_secret(path: Path, data: bytes) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise KeyFileError(f"{path} exists; refusing to overwrite a key") from None
     with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+        fh.write(data)
+
+
+def write_new_private_key(path: Path) -> Ed25519PrivateKey:
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    _write_new_secret(path, pem)
     return key
+
+
+def write_new_warn_key(path: Path) -> Scalar:
+    """A fresh warn-before-send key ``α_w`` (64 hex digits, mode 0600, never overwritten): the OPRF server's secret,
+    independent of the table key."""
+    key = Scalar.random()
+    _write_new_secret(path, key.raw.hex().encode() + b"\n")
+    return key
+
+
+def load_warn_key(path: Path) -> Scalar:
+    try:
+        return Scalar.decode(bytes.fromhex(path.read_text(encoding="ascii").strip()))
+    except (OSError, ValueError, InvalidScalarError) as exc:
+        raise KeyFileError(f"cannot read a warn key (64 hex digits) from {path}: {exc}") from None
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:

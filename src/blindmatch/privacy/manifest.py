@@ -3,8 +3,10 @@
 A manifest says *which* table a client is about to trust: list id and version, token scheme and its
 parameters, table size, cuckoo hash seed, ``L = α·G``, the Merkle root over the slots, the audit commitment (a
 hash of the auditor-only dummy seed) and the batched DLEQ audit proof, the previous root (for deltas) and a
-timestamp. It is serialised as canonical JSON (sorted keys, no whitespace, bytes as lower-case hex) so every
-custodian signs the same bytes. Clients accept a manifest only with valid Ed25519 signatures from at least
+timestamp; and, only when the list offers warn-before-send, ``L_w = α_w·G`` and the SHA-256 of the warn filter
+(:mod:`.warn`; both absent otherwise, so manifests without the mode keep their exact bytes and signatures).
+It is serialised as canonical JSON (sorted keys, no whitespace, bytes as lower-case hex) so every custodian signs
+the same bytes. Clients accept a manifest only with valid Ed25519 signatures from at least
 ``k`` distinct trusted custodian keys.
 """
 
@@ -33,7 +35,18 @@ __all__ = [
 ]
 
 MANIFEST_FORMAT = 1
-_BYTES_FIELDS = ("hash_seed", "lpub", "merkle_root", "previous_root", "audit_commitment", "audit_proof")
+_BYTES_FIELDS = (
+    "hash_seed",
+    "lpub",
+    "merkle_root",
+    "previous_root",
+    "audit_commitment",
+    "audit_proof",
+    "warn_lpub",
+    "warn_filter",
+)
+#: Present together or not at all (warn-before-send is optional); omitted from the JSON when empty.
+_WARN_FIELDS = frozenset({"warn_lpub", "warn_filter"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +65,19 @@ class Manifest:
     created_at: str
     previous_root: bytes = b""
     format: int = MANIFEST_FORMAT
+    warn_lpub: bytes = b""  # α_w·G of the warn-before-send key (empty: the list offers no warn mode)
+    warn_filter: bytes = b""  # SHA-256 of the warn filter file
+
+    @property
+    def has_warn(self) -> bool:
+        return bool(self.warn_lpub)
 
     def to_json_obj(self) -> dict[str, object]:
         obj: dict[str, object] = {}
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
+            if name in _WARN_FIELDS and not self.has_warn:
+                continue
             obj[name] = value.hex() if isinstance(value, bytes) else (dict(value) if name == "scheme_params" else value)
         return obj
 
@@ -71,6 +92,8 @@ class Manifest:
         if not isinstance(obj, dict):
             raise ManifestError("manifest must be a JSON object")
         expected = set(cls.__dataclass_fields__)
+        if not _WARN_FIELDS & set(obj):
+            expected -= _WARN_FIELDS
         if set(obj) != expected:
             raise ManifestError(f"manifest fields differ from the expected set: {sorted(set(obj) ^ expected)}")
         if type(obj["format"]) is not int or obj["format"] != MANIFEST_FORMAT:
@@ -101,7 +124,10 @@ class Manifest:
             v = kwargs[name]
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ManifestError(f"manifest field {name} must be a non-negative integer")
-        for name, n in (("hash_seed", 16), ("lpub", 32), ("merkle_root", 32), ("audit_commitment", 32)):
+        sizes = [("hash_seed", 16), ("lpub", 32), ("merkle_root", 32), ("audit_commitment", 32)]
+        if "warn_lpub" in expected:
+            sizes += [("warn_lpub", 32), ("warn_filter", 32)]
+        for name, n in sizes:
             if len(kwargs[name]) != n:  # type: ignore[arg-type]
                 raise ManifestError(f"manifest field {name} must be {n} bytes")
         return cls(**kwargs)  # type: ignore[arg-type]

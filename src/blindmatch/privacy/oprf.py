@@ -1,10 +1,14 @@
 """Optional warn-before-send: the client learns whether an image matches; the server learns nothing about it.
 
-The client blinds each token, ``B = r·H(x)``; the server (holding the table key α) returns ``E = α·B`` with a
-batched DLEQ proof that it used the α behind the table's ``L``; the client unblinds ``r⁻¹·E = α·H(x)`` and
-compares it *locally* with the two table slots of ``x`` (the local filter: the server never sees the
-comparison). Blinding makes ``B`` a uniformly random point, so the server learns only how many tokens were
-asked and when.
+The client blinds each token, ``B = r·H(x)``; the server (holding the **warn key** ``α_w``, never the table key
+α) returns ``E = α_w·B`` with a batched DLEQ proof that it used the ``α_w`` behind the manifest's ``L_w``; the
+client unblinds ``r⁻¹·E = α_w·H(x)`` and looks its fingerprint up *locally* in the signed warn filter
+(:mod:`.warn`; the server never sees the comparison). Blinding makes ``B`` a uniformly random point, so the server
+learns only how many tokens were asked and when.
+
+Version 1 answered under the table key α and compared with the table's slots. That made the endpoint an α-oracle:
+anyone holding another user's voucher could have its outer layers opened by sending their ``Q`` points
+re-randomised (``r·Q``), which no check on the request can recognise. A separate key removes the oracle.
 
 The price is that a client can probe the list (see ``docs/privacy.md``): every query tells it whether some
 image is listed. Queries are therefore rate-limited per account (fixed window, counted in tokens).
@@ -21,13 +25,13 @@ import numpy as np
 from .dleq import DleqError, DleqProof, prove_batch, verify_batch
 from .errors import GroupError, InvalidPointError, InvalidScalarError, RateLimitedError, VoucherError
 from .group import Point, Scalar
-from .published import VerifiedTable
 from .scheme import TokenScheme, check_pdq_bytes
-from .table import cuckoo_positions, token_point
+from .table import token_point
+from .warn import WarnFilter
 
 __all__ = ["OprfClient", "OprfRequest", "OprfResponse", "OprfServer", "RateLimit"]
 
-_CONTEXT = b"blindmatch/warn-oprf/v1"
+_CONTEXT = b"blindmatch/warn-oprf/v2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +71,12 @@ class RateLimit:
 
 
 class OprfServer:
+    """Answers blinded queries under the warn key ``alpha_w``. Never give it the table key (see the module doc)."""
+
     def __init__(
-        self, alpha: Scalar, limit: RateLimit | None = None, clock: Callable[[], float] = time.monotonic
+        self, alpha_w: Scalar, limit: RateLimit | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.alpha = alpha
+        self.alpha = alpha_w
         self.limit = limit or RateLimit()
         self.clock = clock
         self._windows: dict[str, tuple[float, int]] = {}
@@ -101,8 +107,10 @@ class OprfServer:
 
 
 class OprfClient:
-    def __init__(self, table: VerifiedTable, scheme: TokenScheme) -> None:
-        self.table = table
+    """Asks about an image's tokens and checks the answers against a verified warn filter."""
+
+    def __init__(self, warn: WarnFilter, scheme: TokenScheme) -> None:
+        self.warn = warn
         self.scheme = scheme
 
     def request(self, pdq_hash: bytes, margins: np.ndarray | None = None) -> OprfRequest:
@@ -113,21 +121,19 @@ class OprfClient:
         return OprfRequest(tokens, blinds, blinded)
 
     def matches(self, req: OprfRequest, response: bytes) -> list[bytes]:
-        """Tokens of ``req`` that are in the table (after checking the server's proof against the table's L)."""
+        """Tokens of ``req`` that are listed (after checking the server's proof against the manifest's L_w)."""
         resp = OprfResponse.decode(response, len(req.tokens))
         try:
-            verify_batch(self.table.lpub, list(req.blinded), list(resp.evaluated), resp.proof, _CONTEXT)
+            verify_batch(self.warn.lpub, list(req.blinded), list(resp.evaluated), resp.proof, _CONTEXT)
         except DleqError as exc:
-            raise VoucherError(f"OPRF answer not made with the table key: {exc}") from None
-        m = self.table.manifest
+            raise VoucherError(f"OPRF answer not made with the list's warn key: {exc}") from None
         hits = []
         for tok, r, e in zip(req.tokens, req.blinds, resp.evaluated, strict=True):
             try:
-                unblinded = e.mul(r.invert()).raw
+                unblinded = e.mul(r.invert())
             except GroupError:
                 continue
-            positions = cuckoo_positions(tok, m.table_size, m.hash_seed, m.cuckoo_ways)
-            if any(self.table.slots[p] == unblinded for p in positions):
+            if unblinded in self.warn:
                 hits.append(tok)
         return hits
 

@@ -29,6 +29,7 @@ from .manifest import Manifest, SignedManifest, TrustPolicy, sign_manifest, veri
 from .merkle import MerkleTree
 from .scheme import TokenScheme
 from .table import CustodianTable
+from .warn import WarnPublication
 
 __all__ = [
     "VerifiedTable",
@@ -52,8 +53,10 @@ def make_manifest(
     signers: Sequence[Ed25519PrivateKey],
     previous_root: bytes = b"",
     created_at: str | None = None,
+    warn: WarnPublication | None = None,
 ) -> SignedManifest:
-    """Describe ``table`` in a manifest (including a fresh audit proof) and sign it with every key in ``signers``."""
+    """Describe ``table`` in a manifest (including a fresh audit proof) and sign it with every key in ``signers``.
+    ``warn`` (from :func:`.warn.build_warn_filter` over the same tokens) offers warn-before-send."""
     manifest = Manifest(
         list_id=list_id,
         list_version=list_version,
@@ -68,6 +71,8 @@ def make_manifest(
         audit_proof=table.audit_proof().encode(),
         created_at=created_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         previous_root=previous_root,
+        warn_lpub=warn.lpub.raw if warn else b"",
+        warn_filter=warn.digest if warn else b"",
     )
     signed = SignedManifest(manifest)
     for key in signers:
