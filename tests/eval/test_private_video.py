@@ -9,6 +9,8 @@ import pytest
 
 from blindmatch.eval.private_video import run_private_video_eval, sampled_rule
 from blindmatch.hashing.vpdq import VpdqFrame, VpdqHash
+from blindmatch.privacy.client import VoucherConfig
+from blindmatch.privacy.tokens import RANKED_VIDEO4_OPEN_COUNTS, default_scheme
 
 
 @pytest.mark.parametrize("client_fast", [False, True], ids=["exact-client", "fast-client"])
@@ -28,6 +30,12 @@ def test_private_video_report_agrees_with_plaintext_vpdq(shared_data: Path, tmp_
             assert p["opened"] and p["verified"]
         if p["listed"].split("-")[0] != p["query"].split("-")[0]:  # chair vs pattern vs doorknob: never opens
             assert not p["opened"], p
+    if client_fast:  # what the messenger's client does: the distribution synthetic video vouchers mimic
+        measured = {int(k): float(v) for k, v in data["verified_open_counts"].items()}
+        assert measured == dict(RANKED_VIDEO4_OPEN_COUNTS)
+        assert VoucherConfig.for_scheme(default_scheme(), item_hashes=4).synthetic_open_counts_multi == tuple(
+            sorted(measured.items())
+        )
     saved = json.loads((tmp_path / "private_video.json").read_text())
     assert saved["agreement"] == data["agreement"]
     assert (tmp_path / "private_video.html").stat().st_size > 1000

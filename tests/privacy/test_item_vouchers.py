@@ -122,3 +122,26 @@ def test_config_mismatch_on_hash_slots_is_rejected(world: World) -> None:
     server = VoucherServer(world.custodian.alpha, {world.table.root[:8]}, one_slot, verify=lambda h: None)
     with pytest.raises(Exception, match="bytes, expected"):
         server.receive("v", client.make_item_voucher(_frames(world, 0)))
+
+
+def test_synthetic_video_vouchers_open_as_many_entries_as_real_video_matches(world: World) -> None:
+    """A real video match opens several entries; a synthetic video voucher must draw from that distribution,
+    an image's from the image one, or the number of opened entries would tell them apart below the threshold."""
+    from dataclasses import replace
+
+    cfg = replace(
+        CFG, synthetic_probability=0.0, synthetic_open_counts=((1, 1.0),), synthetic_open_counts_multi=((5, 1.0),)
+    )
+    client, server, _ = _pair(world, cfg)
+    counts = []
+    for _ in range(3):
+        voucher = client.make_item_voucher(_frames(world, None), synthetic=True)
+        assert server.receive("v", voucher).opened
+        counts.append(server.state("v").opened[-1].entries_opened)
+    image = client.make_item_voucher([(os.urandom(32), None)], synthetic=True)
+    assert server.receive("v", image).opened
+    assert counts == [5, 5, 5] and server.state("v").opened[-1].entries_opened == 1
+    with pytest.raises(VoucherError, match="synthetic_open_counts_multi"):
+        replace(CFG, synthetic_open_counts_multi=((7, 1.0),))  # more than the 6 entries a voucher has
+    with pytest.raises(VoucherError, match="some weight > 0"):
+        replace(CFG, synthetic_open_counts_multi=((2, 0.0),))

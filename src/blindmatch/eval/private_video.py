@@ -15,7 +15,7 @@ rule and the whole-video rule disagree.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,13 @@ __all__ = ["SAMPLED_MIN_PCT", "run_private_video_eval", "sampled_rule"]
 
 #: The relay's rule for a video voucher's sampled frames (see ``service.detection.VIDEO_MIN_SAMPLED_PCT``).
 SAMPLED_MIN_PCT = 50.0
+
+
+def _histogram(values: Iterable[int]) -> dict[str, int]:
+    out: dict[int, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return {str(k): out[k] for k in sorted(out)}
 
 
 def sampled_rule(frames: tuple[str, ...], listed: VpdqHash) -> bool:
@@ -122,6 +129,8 @@ def run_private_video_eval(
             )
             voucher = client.make_item_voucher([(r.hash_bytes, r.margins) for r in picks[query]])
             outcome = server.receive(account, voucher)
+            state = server.state(account)
+            entries_opened = state.opened[-1].entries_opened if outcome.opened and state.opened else 0
             verified = outcome.event is not None and bool(outcome.event.matches)
             plain = match_vpdq(hashed[query][0], target)
             pairs.append(
@@ -133,6 +142,7 @@ def run_private_video_eval(
                     "plaintext_query_pct": round(plain.query_pct, 1),
                     "sampled_frames": len(picks[query]),
                     "opened": outcome.opened,
+                    "entries_opened": entries_opened,
                     "verified": verified,
                 }
             )
@@ -155,6 +165,9 @@ def run_private_video_eval(
         "non_matching_verified": sum(p["verified"] for p in others),
         "agreement": sum(p["verified"] == p["plaintext_match"] for p in pairs),
         "protocol_cpu_seconds": round(cpu, 2),
+        # how many voucher entries a verified (real) video match opens: synthetic vouchers for videos must open
+        # entries with this distribution, or the count would tell the server "video match" below the threshold
+        "verified_open_counts": _histogram(p["entries_opened"] for p in plaintext if p["verified"]),
         "pair_results": pairs,
     }
     disagreements = tuple(

@@ -73,6 +73,15 @@ PREFIX = "/relay/v1/detection"
 T = TypeVar("T")
 
 
+def _counts(value: object) -> tuple[tuple[int, float], ...] | None:
+    """An optional (count, weight) list from the relay's config (absent from relays before it existed)."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise TypeError("synthetic_open_counts_multi must be a list of [count, weight] pairs")
+    return tuple((int(c), float(w)) for c, w in value)
+
+
 class DetectionClientError(MessagingError):
     """Private detection stopped a media send; the message says why."""
 
@@ -225,6 +234,8 @@ class PrivateMediaCheck:
             raise VoucherRejectedError(f"relay did not serve its detection parameters ({r.status_code})")
         try:
             obj = r.json()
+            multi = _counts(obj.get("synthetic_open_counts_multi"))  # absent: keep the scheme's measured one
+            extra: dict[str, Any] = {} if multi is None else {"synthetic_open_counts_multi": multi}
             config = VoucherConfig.for_scheme(
                 self.scheme,
                 threshold=int(obj["threshold"]),
@@ -235,6 +246,7 @@ class PrivateMediaCheck:
                 cuckoo_ways=int(obj["cuckoo_ways"]),
                 synthetic_open_counts=tuple((int(c), float(w)) for c, w in obj["synthetic_open_counts"]),
                 item_hashes=int(obj.get("item_hashes", 1)),
+                **extra,
             )
         except (ValueError, KeyError, TypeError, PrivacyError) as exc:
             raise VoucherRejectedError(f"relay's detection parameters are malformed: {exc}") from None

@@ -57,6 +57,9 @@ class VoucherConfig:
     cuckoo_ways: int = 3
     #: how many entries a synthetic voucher opens, as (count, weight); should mimic real matches (see spec §6).
     synthetic_open_counts: tuple[tuple[int, float], ...] = ((1, 1.0),)
+    #: the same for items of several hashes (videos), whose real matches open more entries (several frames);
+    #: ``None``: use ``synthetic_open_counts``.
+    synthetic_open_counts_multi: tuple[tuple[int, float], ...] | None = None
     #: hash slots in the inner layer: an image uses one, a video up to this many frame hashes (one voucher per
     #: video, so a video counts once toward the threshold). Fixed per deployment: every voucher has every slot.
     item_hashes: int = 1
@@ -74,10 +77,16 @@ class VoucherConfig:
             raise VoucherError("cuckoo_ways must be 2 or 3")
         if self.max_synthetic is not None and self.max_synthetic < 0:
             raise VoucherError("max_synthetic must be >= 0 or None")
-        if not self.synthetic_open_counts or any(
-            not 1 <= c <= self.token_count or w < 0 for c, w in self.synthetic_open_counts
-        ):
-            raise VoucherError("synthetic_open_counts must be (count in 1..token_count, weight >= 0) pairs")
+        for name in ("synthetic_open_counts", "synthetic_open_counts_multi"):
+            counts = getattr(self, name)
+            if counts is None and name.endswith("_multi"):
+                continue
+            if (
+                not counts
+                or any(not 1 <= c <= self.token_count or w < 0 for c, w in counts)
+                or not any(w > 0 for _, w in counts)
+            ):
+                raise VoucherError(f"{name} must be (count in 1..token_count, weight >= 0) pairs, some weight > 0")
 
     @classmethod
     def for_scheme(cls, scheme: TokenScheme, **overrides: Any) -> VoucherConfig:
@@ -92,6 +101,11 @@ class VoucherConfig:
         counts = getattr(scheme, "synthetic_open_counts", None)
         if counts:
             values["synthetic_open_counts"] = tuple(counts)
+        multi = getattr(scheme, "synthetic_open_counts_multi", None)
+        if callable(multi):
+            measured = multi(int(overrides.get("item_hashes", 1)))
+            if measured:
+                values["synthetic_open_counts_multi"] = tuple(measured)
         values.update(overrides)
         return cls(**values)
 
@@ -196,10 +210,10 @@ class VoucherClient:
         item_key = secrets.token_bytes(ITEM_KEY_BYTES)
         entries = [self._random_entry() for _ in range(self.config.token_count)]
         if synthetic:
-            n_open = self._rng.choices(
-                [c for c, _ in self.config.synthetic_open_counts],
-                [w for _, w in self.config.synthetic_open_counts],
-            )[0]
+            counts = self.config.synthetic_open_counts
+            if len(hashes) > 1 and self.config.synthetic_open_counts_multi:
+                counts = self.config.synthetic_open_counts_multi  # a video: mimic a real video match
+            n_open = self._rng.choices([c for c, _ in counts], [w for _, w in counts])[0]
             for idx in self._rng.sample(range(self.config.token_count), n_open):
                 entries[idx] = self._synthetic_entry(voucher_id, item_key)
             x = secrets.randbelow(PRIME - 1) + 1

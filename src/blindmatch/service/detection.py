@@ -170,6 +170,9 @@ def config_json(config: VoucherConfig) -> dict[str, Any]:
         "cuckoo_ways": config.cuckoo_ways,
         "item_hashes": config.item_hashes,
         "synthetic_open_counts": [list(p) for p in config.synthetic_open_counts],
+        "synthetic_open_counts_multi": (
+            [list(p) for p in config.synthetic_open_counts_multi] if config.synthetic_open_counts_multi else None
+        ),
         "voucher_bytes": config.voucher_bytes,
     }
 
