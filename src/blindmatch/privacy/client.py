@@ -202,14 +202,18 @@ class VoucherClient:
             synthetic = allowed and self._rng.random() < self.config.synthetic_probability
         if synthetic:
             self.synthetic_sent += 1
-        tokens: list[bytes] = []
-        if not synthetic:
-            tokens = self._item_tokens(pdqs, [m for _, m in hashes])
+        # A synthetic voucher derives the item's tokens too: it must cost what a real one costs (below)
+        tokens = self._item_tokens(pdqs, [m for _, m in hashes])
         voucher_id = secrets.token_bytes(16)
         table_id = self.table.root[:8]
         item_key = secrets.token_bytes(ITEM_KEY_BYTES)
         entries = [self._random_entry() for _ in range(self.config.token_count)]
         if synthetic:
+            # Do the group operations of the real entries and throw them away: otherwise a synthetic voucher is
+            # made ~20x faster (measured 1.6 ms against 31 ms), and the delay before it is sent would tell a
+            # network observer, or a server timing the client's requests, which vouchers are synthetic.
+            for tok in tokens:
+                self._token_entry(tok, voucher_id, secrets.token_bytes(ITEM_KEY_BYTES))
             counts = self.config.synthetic_open_counts
             if len(hashes) > 1 and self.config.synthetic_open_counts_multi:
                 counts = self.config.synthetic_open_counts_multi  # a video: mimic a real video match
