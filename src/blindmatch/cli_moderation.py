@@ -155,12 +155,10 @@ def audit_checkpoint(
 @audit_app.command("public-key")
 def audit_public_key() -> None:
     """The Ed25519 public key (hex) and key id that verify this service's checkpoints: publish it once."""
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    from blindmatch.moderation.checkpoint import key_id
+    from blindmatch.moderation.checkpoint import key_id, public_key_hex
 
     key = _service().audit_checkpoint_key()
-    _emit({"public_key": key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex(), "key_id": key_id(key)})
+    _emit({"public_key": public_key_hex(key), "key_id": key_id(key)})
 
 
 @staff_app.command("create")

@@ -38,6 +38,7 @@ __all__ = [
     "key_id",
     "parse_checkpoint",
     "public_key_from_hex",
+    "public_key_hex",
     "sign_checkpoint",
     "verify_checkpoints",
 ]
@@ -48,6 +49,11 @@ _FIELDS = {"v", "key_id", "at", "head", "signature"}
 
 class CheckpointError(ModerationInputError):
     """A checkpoint file or public key that cannot be read (malformed, wrong lengths, unknown version)."""
+
+
+def public_key_hex(public_key: Ed25519PublicKey) -> str:
+    """The raw public key as 64 hex digits: what the operator publishes and auditors pass to ``--public-key``."""
+    return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:

@@ -14,10 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import Annotated
 
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import APIRouter, Depends, Form, Request, Response
 
-from blindmatch.moderation.checkpoint import key_id
+from blindmatch.moderation.checkpoint import key_id, public_key_hex
 from blindmatch.moderation.errors import ModerationError, ModerationInputError
 from blindmatch.moderation.roles import Permission
 from blindmatch.service.console.errors import ConsoleError
@@ -413,7 +412,7 @@ def _audit_page(
         verification=verification,
         after=after,
         limit=limit,
-        checkpoint_key=key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex(),
+        checkpoint_key=public_key_hex(key),
         checkpoint_key_id=key_id(key),
         checkpoint=checkpoint,
     )
