@@ -57,9 +57,17 @@ def report_transparency(
 
     if not 1970 <= year <= 9999:
         _fail(f"--year must be a calendar year, got {year}")
-    stats = _service().year_stats(year)
+    from blindmatch.moderation.checkpoint import public_key_hex
+
+    service = _service()
+    stats = service.year_stats(year)
     try:
-        figures = figures_from_year_stats(stats, stats.reports_by_recipient, service_name=service_name)
+        figures = figures_from_year_stats(
+            stats,
+            stats.reports_by_recipient,
+            service_name=service_name,
+            audit_checkpoint_key=public_key_hex(service.audit_checkpoint_key()),
+        )
         written = write_transparency_report(year, figures, out)
     except ReportingError as exc:
         _fail(f"{type(exc).__name__}: {exc}")

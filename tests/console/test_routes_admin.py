@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from blindmatch.moderation.checkpoint import public_key_hex
 from blindmatch.service.storage.moderation import EvidenceRow, StaffRow
 
 from .conftest import PASSWORD, Console, assert_no_inline_script, form_token, listed_image, login, squash
@@ -210,6 +211,9 @@ def test_transparency_page_and_downloads(console: Console, shared_data: Path) ->
     assert rows[0] == ["section", "item", "metric", "value"]
     values = {(sec, item, metric): value for sec, item, metric, value in rows[1:]}
     assert values[("technology", "pdq", "false_positives")] == "1"
+    # the published report carries the key that verifies the audit log's signed checkpoints
+    key = public_key_hex(console.moderation.audit_checkpoint_key())
+    assert values[("audit", "checkpoint_key", "ed25519")] == key and f"<code>{key}</code>" in html.text
     empty = ada.get(f"/console/transparency?year={year - 1}")
     assert empty.status_code == 200 and '<dd id="transparency-actions">none</dd>' in squash(empty.text)
 

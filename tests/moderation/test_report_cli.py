@@ -67,6 +67,9 @@ def test_export_and_transparency_report(cli_env: Env, tmp_path: Path) -> None:
     assert rows, "CSV has rows"
     flat = json.dumps(rows)
     assert "pdq" in flat.lower()
+    key = json.loads(CliRunner().invoke(app, ["audit", "public-key"]).stdout)["public_key"]
+    published = [row["value"] for row in rows if (row["section"], row["item"]) == ("audit", "checkpoint_key")]
+    assert published == [key] and key in html
     bad = CliRunner().invoke(app, ["report", "transparency", "--year", "12"])
     assert bad.exit_code == 2
 

@@ -176,9 +176,13 @@ def _figures(label: str, matches: int, reviewed: int, confirmed: int, dismissed:
 
 
 def figures_from_year_stats(
-    stats: YearStats, reports_per_recipient: Mapping[str, int] | None = None, service_name: str = "blindmatch"
+    stats: YearStats,
+    reports_per_recipient: Mapping[str, int] | None = None,
+    service_name: str = "blindmatch",
+    audit_checkpoint_key: str | None = None,
 ) -> TransparencyFigures:
-    """Transparency figures from the moderation service's per-year counts.
+    """Transparency figures from the moderation service's per-year counts (and, to publish it, the hex key that
+    verifies the audit log's signed checkpoints).
 
     ``YearStats`` counts cases per technology with their final decision; it does not separate escalated from
     undecided cases, so both appear as ``undecided`` (said in the report's notes).
@@ -223,4 +227,5 @@ def figures_from_year_stats(
         ),
         retention_policy=_retention_text(stats.retention_policy),
         notes=notes,
+        audit_checkpoint_key=audit_checkpoint_key,
     )

@@ -233,6 +233,8 @@ class TransparencyFigures:
     retention_policy: str
     excluded_records: int = 0
     notes: tuple[str, ...] = field(default=())
+    #: hex Ed25519 key that verifies the moderation audit log's signed checkpoints (published here once a year)
+    audit_checkpoint_key: str | None = None
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
@@ -360,4 +362,6 @@ def figures_to_csv(figures: TransparencyFigures) -> str:
         w.writerow(["appeals", "all", metric, _num(getattr(a, metric))])
     w.writerow(["report", "excluded_records", "count", figures.excluded_records])
     w.writerow(["retention", "policy", "text", figures.retention_policy])
+    if figures.audit_checkpoint_key:
+        w.writerow(["audit", "checkpoint_key", "ed25519", figures.audit_checkpoint_key])
     return buf.getvalue()

@@ -21,6 +21,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 
+from blindmatch.moderation.checkpoint import public_key_hex
 from blindmatch.moderation.errors import ModerationError, ModerationInputError, PermissionDeniedError
 from blindmatch.moderation.roles import Permission, Role
 from blindmatch.reporting.commands import render_transparency_html
@@ -165,7 +166,8 @@ def _year(value: int | None) -> int:
 
 def _figures(moderation: ModerationService, year: int) -> TransparencyFigures:
     stats = moderation.year_stats(year)
-    return figures_from_year_stats(stats, stats.reports_by_recipient)
+    key = public_key_hex(moderation.audit_checkpoint_key())
+    return figures_from_year_stats(stats, stats.reports_by_recipient, audit_checkpoint_key=key)
 
 
 def _download(content: bytes, media_type: str, filename: str) -> Response:
