@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from blindmatch.messaging.crypto.reports import verify_report
 from blindmatch.messaging.errors import ReportError
 from blindmatch.messaging.relay import RelayKeys, RelayRequestError
-from blindmatch.moderation.audit import GENESIS, AuditRecord, AuditVerification, verify_chain
+from blindmatch.moderation.audit import GENESIS, AuditRecord, AuditVerification
 from blindmatch.moderation.cases import (
     OPEN_STATES,
     CaseSource,
@@ -46,7 +46,7 @@ from blindmatch.moderation.cases import (
     priority_for,
     transition,
 )
-from blindmatch.moderation.checkpoint import AuditCheckpoint, CheckpointResult, sign_checkpoint, verify_checkpoints
+from blindmatch.moderation.checkpoint import AuditCheckpoint, CheckpointResult, sign_checkpoint
 from blindmatch.moderation.enforcement import (
     APPEAL_WINDOW,
     ActionKind,
@@ -1104,9 +1104,7 @@ class ModerationService:
     ) -> tuple[AuditVerification, list[CheckpointResult]]:
         """Check the chain and the head anchor, then that the log still holds every checkpoint someone kept.
         ``public_key`` defaults to this service's own; an outside auditor passes the key that was published."""
-        records = self.log.records()
-        chain = verify_chain(records, self.log.anchors.read(), self.log.anchors.key)
-        return verify_checkpoints(records, checkpoints, public_key or self.audit_checkpoint_key(), chain)
+        return self.log.verify_with_checkpoints(checkpoints, public_key or self.audit_checkpoint_key())
 
     def audit_records(self, *, after: int = 0, limit: int = 1000, staff: Staff | None = None) -> list[AuditRecord]:
         self._may_read_audit(staff)

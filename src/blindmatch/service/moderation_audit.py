@@ -10,14 +10,16 @@ appenders queue on the head row and the chain can never fork. The anchor file is
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from blindmatch.moderation.audit import AuditRecord, AuditVerification, make_record, verify_chain
+from blindmatch.moderation.checkpoint import AuditCheckpoint, CheckpointResult, verify_checkpoints
 from blindmatch.moderation.errors import AuditChainError
 from blindmatch.service.moderation_keys import AnchorStore
 from blindmatch.service.storage.database import Database
@@ -101,3 +103,11 @@ class AuditLog:
 
     def verify(self) -> AuditVerification:
         return verify_chain(self.records(), self.anchors.read(), self.anchors.key)
+
+    def verify_with_checkpoints(
+        self, checkpoints: Sequence[AuditCheckpoint], public_key: Ed25519PublicKey
+    ) -> tuple[AuditVerification, list[CheckpointResult]]:
+        """:meth:`verify`, then that the log still holds every held checkpoint (one read of the records)."""
+        records = self.records()
+        chain = verify_chain(records, self.anchors.read(), self.anchors.key)
+        return verify_checkpoints(records, checkpoints, public_key, chain)
