@@ -15,6 +15,7 @@ rule and the whole-video rule disagree.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,8 @@ SAMPLED_MIN_PCT = 50.0
 
 
 def _histogram(values: Iterable[int]) -> dict[str, int]:
-    out: dict[int, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return {str(k): out[k] for k in sorted(out)}
+    """Counts by value, keys as JSON strings, in increasing order."""
+    return {str(k): n for k, n in sorted(Counter(values).items())}
 
 
 def sampled_rule(frames: tuple[str, ...], listed: VpdqHash) -> bool:
