@@ -17,7 +17,6 @@ This module is pure: signing, parsing and checking against records; keys and fil
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from collections.abc import Mapping, Sequence
@@ -26,10 +25,13 @@ from datetime import datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from blindmatch.moderation.audit import GENESIS, AuditProblem, AuditRecord, AuditVerification
 from blindmatch.moderation.errors import ModerationInputError
+
+# The custodian tools' names for an Ed25519 key: the same 64-hex-digit public key and 16-hex-digit key id.
+from blindmatch.privacy.keyfiles import public_key_hex
+from blindmatch.privacy.manifest import key_id
 
 __all__ = [
     "AuditCheckpoint",
@@ -49,16 +51,6 @@ _FIELDS = {"v", "key_id", "at", "head", "signature"}
 
 class CheckpointError(ModerationInputError):
     """A checkpoint file or public key that cannot be read (malformed, wrong lengths, unknown version)."""
-
-
-def public_key_hex(public_key: Ed25519PublicKey) -> str:
-    """The raw public key as 64 hex digits: what the operator publishes and auditors pass to ``--public-key``."""
-    return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
-
-
-def key_id(public_key: Ed25519PublicKey) -> str:
-    """First 16 hex digits of SHA-256 of the raw public key: names the key without being a secret."""
-    return hashlib.sha256(public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
 
 
 def public_key_from_hex(text: str) -> Ed25519PublicKey:

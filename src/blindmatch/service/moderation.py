@@ -218,6 +218,7 @@ class ModerationService:
         self.directory = self.data_dir / "moderation"
         self.ring = load_evidence_ring(self.directory)
         self.log = AuditLog(db, AnchorStore(self.directory))
+        self._checkpoint_key = load_checkpoint_key(self.directory)  # read once, like the anchor key above
         self._clock = clock or (lambda: datetime.now(UTC))
         #: bumped after each committed transaction that changed who may send (see :meth:`is_blocked`)
         self.enforcement_generation = 0
@@ -1087,15 +1088,14 @@ class ModerationService:
 
     def audit_checkpoint_key(self) -> Ed25519PublicKey:
         """The public key that verifies this service's audit checkpoints (publish it once)."""
-        return load_checkpoint_key(self.directory).public_key()
+        return self._checkpoint_key.public_key()
 
     def audit_checkpoint(self, actor: str = "system") -> AuditCheckpoint:
         """Sign the log's current head for publication (``moderation/checkpoint.py``), and record in the log that
         a checkpoint of that head was issued. Meant for a scheduled job whose output goes to outside holders."""
-        key = load_checkpoint_key(self.directory)
         with self._tx() as tx:
             head = tx.head.hash if tx.head.seq else GENESIS
-            checkpoint = sign_checkpoint(key, head, tx.now)
+            checkpoint = sign_checkpoint(self._checkpoint_key, head, tx.now)
             tx.audit(actor[:64], "audit.checkpoint", "audit", {"head": head, "key_id": checkpoint.key_id})
         return checkpoint
 
